@@ -1,0 +1,47 @@
+"""Application factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    from app import auth, cli, errors, navigation, security
+    from app.config import Config
+    from app.extensions import csrf, db, htmx, limiter, login_manager, migrate
+    from app.jobs import queueing
+    from app.money import format_money
+
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.from_object(Config())
+    if test_config:
+        app.config.update(test_config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    htmx.init_app(app)
+    queueing.init_app(app)
+    auth.init_app(app)
+    errors.init_app(app)
+    security.init_app(app)
+    navigation.init_app(app)
+    cli.init_app(app)
+    app.add_template_filter(format_money, "money")
+
+    from app.health import bp as health_bp
+    from app.main import bp as main_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(health_bp)
+    return app

@@ -1,0 +1,62 @@
+"""Settings, all read from the environment (see the README's configuration table)."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Point a plain ``postgres://`` / ``postgresql://`` URL at the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def limiter_storage_url(redis_url: str) -> str:
+    """Flask-Limiter (via `limits`) spells a Redis unix socket ``redis+unix://``."""
+    if redis_url.startswith("unix://"):
+        return "redis+unix://" + redis_url[len("unix://") :]
+    return redis_url
+
+
+class Config:
+    """One class; every value comes from the environment with a safe development default."""
+
+    def __init__(self) -> None:
+        env = os.environ
+        self.SECRET_KEY = env.get("SECRET_KEY") or "dev-only-secret-change-me"
+        self.SQLALCHEMY_DATABASE_URI = sqlalchemy_url(
+            env.get("DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
+        )
+        self.SQLALCHEMY_ENGINE_OPTIONS = {
+            "pool_pre_ping": True,
+            "pool_size": int(env.get("DB_POOL_SIZE", "5")),
+            "max_overflow": int(env.get("DB_MAX_OVERFLOW", "10")),
+        }
+        self.REDIS_URL = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+        self.RQ_QUEUES = [q.strip() for q in env.get("RQ_QUEUES", "default").split(",") if q]
+        self.RQ_WORKER_CLASS = env.get("RQ_WORKER_CLASS", "fork")
+        self.RATELIMIT_STORAGE_URI = limiter_storage_url(self.REDIS_URL)
+        self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        self.FERNET_KEYS = env.get("FERNET_KEYS", "")
+        self.SESSION_COOKIE_SECURE = _bool(
+            "SESSION_COOKIE_SECURE", urlsplit(self.PUBLIC_BASE_URL).scheme == "https"
+        )
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.WTF_CSRF_ENABLED = _bool("WTF_CSRF_ENABLED", True)
+        self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session

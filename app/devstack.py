@@ -1,0 +1,101 @@
+"""``bin/run``: the whole app on one machine — services, migrations, seed, demo, web and worker.
+
+Uses ``DATABASE_URL`` / ``REDIS_URL`` when set; otherwise starts embedded PostgreSQL and Redis
+with their data under ``var/``. Runs gunicorn and one RQ worker (with the scheduler) until
+Ctrl-C, and stops everything if either of them dies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+from app import ROOT
+from app.embedded import start_postgres, start_redis
+
+VAR = ROOT / "var"
+
+
+def _persistent_secret(name: str) -> str:
+    """A random secret kept in ``var/`` so sessions survive a restart of the dev stack."""
+    path = VAR / name
+    if not path.exists():
+        VAR.mkdir(exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _environment(handles: list[object]) -> dict[str, str]:
+    env = dict(os.environ)
+    if not env.get("DATABASE_URL"):
+        env["DATABASE_URL"] = start_postgres(VAR)
+        print(f"Embedded PostgreSQL: {env['DATABASE_URL']}")
+    if not env.get("REDIS_URL"):
+        url, handle = start_redis(VAR)
+        handles.append(handle)
+        env["REDIS_URL"] = url
+        print(f"Embedded Redis: {url}")
+    env.setdefault("SECRET_KEY", _persistent_secret("secret_key"))
+    env["FLASK_APP"] = "app:create_app"
+    return env
+
+
+def _flask(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "flask", *args], env=env, cwd=ROOT, check=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5000")))
+    parser.add_argument("--web-workers", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    handles: list[object] = []
+    env = _environment(handles)
+    env.setdefault("PUBLIC_BASE_URL", f"http://{args.host}:{args.port}")
+    _flask(env, "db", "upgrade")
+    _flask(env, "seed")
+    _flask(env, "demo")
+
+    bind = f"{args.host}:{args.port}"
+    gunicorn = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers"]
+    children = [
+        subprocess.Popen(
+            [*gunicorn, str(args.web_workers), "--access-logfile", "-", "app:create_app()"],
+            env=env,
+            cwd=ROOT,
+        ),
+        subprocess.Popen([sys.executable, "worker.py", "--with-scheduler"], env=env, cwd=ROOT),
+    ]
+    print(f"\n  Referral program running at http://{bind}/  (Ctrl-C to stop)\n", flush=True)
+
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    while not stopping and all(child.poll() is None for child in children):
+        time.sleep(0.5)
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return 0 if stopping else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,55 @@
+"""Program configuration: the MLM tier table and the single settings row."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import Boolean, CheckConstraint, String, Text, true
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, IdMixin, Money, Rate, TimestampMixin
+from app.models.transitions import sql_in
+
+PAYOUT_FREQUENCIES = frozenset({"daily", "weekly", "monthly"})
+
+
+class MLMTier(IdMixin, TimestampMixin, Base):
+    __tablename__ = "mlm_tiers"
+
+    level: Mapped[int] = mapped_column(unique=True)
+    commission_rate: Mapped[Decimal] = mapped_column(Rate)
+    description: Mapped[str | None] = mapped_column(Text)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+    __table_args__ = (
+        CheckConstraint("level >= 1", name="level_positive"),
+        CheckConstraint("commission_rate >= 0 AND commission_rate <= 1", name="rate_fraction"),
+    )
+
+
+class ReferralProgramSettings(IdMixin, TimestampMixin, Base):
+    """Exactly one row: ``singleton`` is unique and always true, and a trigger refuses DELETE."""
+
+    __tablename__ = "referral_program_settings"
+
+    singleton: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=true(), unique=True
+    )
+    max_tier_level: Mapped[int] = mapped_column(default=3, server_default="3")
+    min_payout_amount: Mapped[Decimal] = mapped_column(Money)
+    payout_frequency: Mapped[str] = mapped_column(String(16))
+    is_mlm_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    default_commission_rate: Mapped[Decimal] = mapped_column(Rate)
+
+    __table_args__ = (
+        CheckConstraint("singleton", name="singleton"),
+        CheckConstraint("max_tier_level >= 1", name="max_tier_positive"),
+        CheckConstraint("min_payout_amount >= 0", name="min_payout_non_negative"),
+        CheckConstraint(
+            f"payout_frequency IN ({sql_in(PAYOUT_FREQUENCIES)})", name="payout_frequency"
+        ),
+        CheckConstraint(
+            "default_commission_rate >= 0 AND default_commission_rate <= 1",
+            name="default_rate_fraction",
+        ),
+    )

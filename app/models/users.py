@@ -1,0 +1,52 @@
+"""Users: affiliates and admins. Each user is referred at most once, never by themselves."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, false, func
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import ID_LENGTH, Base, IdMixin, TimestampMixin
+
+if TYPE_CHECKING:
+    from app.models.commissions import Commission
+    from app.models.payouts import Payout
+    from app.models.referrals import Referral
+
+
+class User(UserMixin, IdMixin, TimestampMixin, Base):
+    __tablename__ = "users"
+
+    username: Mapped[str] = mapped_column(String(40))
+    email: Mapped[str] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    referral_code: Mapped[str] = mapped_column(String(16), unique=True)
+    referred_by: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    is_admin: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
+
+    referrer: Mapped[User | None] = relationship(remote_side="User.id", back_populates="referrals")
+    referrals: Mapped[list[User]] = relationship(back_populates="referrer")
+    referrals_given: Mapped[list[Referral]] = relationship(
+        foreign_keys="Referral.referrer_id", back_populates="referrer"
+    )
+    referrals_received: Mapped[list[Referral]] = relationship(
+        foreign_keys="Referral.referred_user_id", back_populates="referred_user"
+    )
+    commissions: Mapped[list[Commission]] = relationship(back_populates="user")
+    payouts: Mapped[list[Payout]] = relationship(back_populates="user")
+
+    __table_args__ = (
+        CheckConstraint("referred_by <> id", name="not_self_referred"),
+        CheckConstraint("email = btrim(email) AND email LIKE '%_@_%'", name="email_shape"),
+        CheckConstraint("length(btrim(username)) > 0", name="username_present"),
+        # Case-insensitive uniqueness; also the index that login looks emails up by.
+        Index("uq_users_email_lower", func.lower(email), unique=True),
+        Index("ix_users_referred_by", referred_by),
+    )
+
+    def __repr__(self) -> str:
+        return f"<User {self.username} {self.id}>"

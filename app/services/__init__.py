@@ -1,0 +1,1 @@
+"""Services hold the rules. They flush, never commit: the request or job commits once."""

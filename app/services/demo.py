@@ -1,0 +1,55 @@
+"""A small demo network: an admin and affiliates several tiers deep, with known passwords."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import User
+from app.services.accounts import create_user
+
+DEMO_PASSWORD = "demo-password-2026"
+ADMIN_EMAIL = "admin@example.com"
+# (username, referrer username): alice at the top, dave four tiers below her.
+DEMO_AFFILIATES = (
+    ("alice", None),
+    ("bob", "alice"),
+    ("erin", "alice"),
+    ("carol", "bob"),
+    ("frank", "erin"),
+    ("dave", "carol"),
+    ("grace", "carol"),
+    ("heidi", "dave"),
+)
+
+
+def demo_email(username: str) -> str:
+    return f"{username}@example.com"
+
+
+def build_demo_network() -> list[User]:
+    """Create the demo admin and affiliates that are missing. Idempotent; flushes only."""
+    created = []
+    by_name: dict[str, User] = {}
+    if not _find(ADMIN_EMAIL):
+        created.append(
+            create_user(username="admin", email=ADMIN_EMAIL, password=DEMO_PASSWORD, is_admin=True)
+        )
+    for username, referrer_name in DEMO_AFFILIATES:
+        user = _find(demo_email(username))
+        if user is None:
+            user = create_user(
+                username=username,
+                email=demo_email(username),
+                password=DEMO_PASSWORD,
+                referrer=by_name[referrer_name] if referrer_name else None,
+            )
+            created.append(user)
+        by_name[username] = user
+    return created
+
+
+def _find(email: str) -> User | None:
+    return db.session.execute(
+        select(User).where(func.lower(User.email) == email.lower())
+    ).scalar_one_or_none()

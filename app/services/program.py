@@ -1,0 +1,55 @@
+"""Program configuration: the settings row and the MLM tier table."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+
+from app.extensions import db
+from app.models import MLMTier, ReferralProgramSettings
+from app.models.base import new_id
+
+DEFAULT_TIERS = (
+    (1, Decimal("0.100000"), "Direct referrals: people who joined through your own link."),
+    (2, Decimal("0.050000"), "Second tier: people your direct referrals brought in."),
+    (3, Decimal("0.025000"), "Third tier: people brought in by your second tier."),
+)
+DEFAULT_SETTINGS = {
+    "max_tier_level": 3,
+    "min_payout_amount": Decimal("50.00"),
+    "payout_frequency": "monthly",
+    "is_mlm_enabled": True,
+    "default_commission_rate": Decimal("0.100000"),
+}
+
+
+def get_settings() -> ReferralProgramSettings:
+    """The one settings row (the database guarantees there is exactly one once seeded)."""
+    return db.session.execute(select(ReferralProgramSettings)).scalar_one()
+
+
+def list_tiers() -> list[MLMTier]:
+    return list(db.session.execute(select(MLMTier).order_by(MLMTier.level)).scalars())
+
+
+def seed_program_defaults() -> None:
+    """Insert the default settings row and tiers where missing. Idempotent; never overwrites."""
+    db.session.execute(
+        insert(ReferralProgramSettings)
+        .values(id=new_id(), **DEFAULT_SETTINGS)
+        .on_conflict_do_nothing(index_elements=["singleton"])
+    )
+    for level, rate, description in DEFAULT_TIERS:
+        db.session.execute(
+            insert(MLMTier)
+            .values(
+                id=new_id(),
+                level=level,
+                commission_rate=rate,
+                description=description,
+            )
+            .on_conflict_do_nothing(index_elements=["level"])
+        )
+    db.session.flush()

@@ -1,0 +1,19 @@
+// Small progressive enhancements; every page works without this file.
+(function () {
+  "use strict";
+  // Copy buttons: <button data-copy-target="#id"> copies the value of that field.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy-target]");
+    if (!button) return;
+    var field = document.querySelector(button.getAttribute("data-copy-target"));
+    if (!field) return;
+    field.select();
+    var done = function () { button.textContent = "Copied"; };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(done, function () { document.execCommand("copy"); done(); });
+    } else {
+      document.execCommand("copy");
+      done();
+    }
+  });
+})();

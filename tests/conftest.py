@@ -1,0 +1,87 @@
+"""Fixtures: real PostgreSQL and Redis, a migrated test database, a clean slate per test."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from app import create_app
+from app.extensions import db
+from app.jobs.queueing import get_redis
+from app.services.program import seed_program_defaults
+from tests.services_under_test import recreate_database, redis_url_for_tests, server_urls
+
+
+def _worker_suffix() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def server() -> tuple[str, str]:
+    return server_urls()
+
+
+@pytest.fixture(scope="session")
+def app(server):
+    database_server, redis_server = server
+    database_url = recreate_database(database_server, f"refmlm_test_{_worker_suffix()}")
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "REDIS_URL": redis_url_for_tests(redis_server),
+            "SECRET_KEY": "test-secret",
+            "PUBLIC_BASE_URL": "http://localhost",
+        }
+    )
+    with app.app_context():
+        upgrade()
+        db.session.remove()
+    return app
+
+
+_TABLES = (
+    "commissions",
+    "payouts",
+    "referrals",
+    "users",
+    "mlm_tiers",
+    "referral_program_settings",
+)
+
+
+@pytest.fixture(autouse=True)
+def ctx(app):
+    """Each test starts from the seeded state, in its own app context, with an empty Redis."""
+    with app.app_context():
+        db.session.execute(text(f"TRUNCATE {', '.join(_TABLES)} RESTART IDENTITY CASCADE"))
+        seed_program_defaults()
+        db.session.commit()
+        get_redis().flushdb()
+        yield
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+_CSRF = re.compile(r'"X-CSRFToken": "([^"]+)"|name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token(client, path: str = "/") -> str:
+    """The CSRF token a browser would have after loading ``path``."""
+    html = client.get(path).get_data(as_text=True)
+    match = _CSRF.search(html)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1) or match.group(2)

@@ -1,0 +1,257 @@
+"""Each integrity rule holds in PostgreSQL itself, whatever the application does."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from app.extensions import db
+from tests.factories import make_chain, make_user
+
+
+def _insert_fails(sql: str, constraint: str, **params: object) -> None:
+    with pytest.raises(IntegrityError) as failure:
+        db.session.execute(text(sql), params)
+        db.session.flush()
+    db.session.rollback()
+    assert constraint in str(failure.value.orig)
+
+
+def _user_sql(**overrides: str) -> str:
+    values = {
+        "id": "'u-new'",
+        "username": "'newbie'",
+        "email": "'newbie@example.com'",
+        "password_hash": "'x'",
+        "referral_code": "'NEWCODE1'",
+        "referred_by": "NULL",
+    }
+    values.update(overrides)
+    return f"INSERT INTO users ({', '.join(values)}) VALUES ({', '.join(values.values())})"
+
+
+def test_user_cannot_refer_themselves():
+    _insert_fails(_user_sql(referred_by="'u-new'"), "ck_users_not_self_referred")
+
+
+def test_referral_cannot_point_at_the_same_user():
+    user = make_user()
+    _insert_fails(
+        "INSERT INTO referrals (id, referrer_id, referred_user_id) VALUES ('r1', :u, :u)",
+        "ck_referrals_not_self_referral",
+        u=user.id,
+    )
+
+
+def test_one_referrer_per_user_per_tier():
+    _, child = make_chain(2)
+    other = make_user()
+    _insert_fails(
+        "INSERT INTO referrals (id, referrer_id, referred_user_id, tier) VALUES ('r1', :o, :c, 1)",
+        "uq_referrals_referred_user_id_tier",
+        o=other.id,
+        c=child.id,
+    )
+
+
+def test_referral_codes_are_unique():
+    user = make_user()
+    _insert_fails(_user_sql(referral_code=f"'{user.referral_code}'"), "uq_users_referral_code")
+
+
+def test_email_is_unique_whatever_its_case():
+    make_user(email="Someone@Example.com")
+    _insert_fails(_user_sql(email="'someone@EXAMPLE.com'"), "uq_users_email_lower")
+
+
+def test_referrer_must_exist():
+    _insert_fails(_user_sql(referred_by="'nobody'"), "fk_users_referred_by_users")
+
+
+@pytest.mark.parametrize("status", ["active", "", "PENDING"])
+def test_referral_status_is_checked(status):
+    root, child = make_chain(2)
+    db.session.execute(text("DELETE FROM referrals"))
+    _insert_fails(
+        "INSERT INTO referrals (id, referrer_id, referred_user_id, status) "
+        "VALUES ('r1', :r, :c, :s)",
+        "ck_referrals_status",
+        r=root.id,
+        c=child.id,
+        s=status,
+    )
+
+
+def _referral_id() -> str:
+    make_chain(2)
+    return db.session.execute(text("SELECT id FROM referrals LIMIT 1")).scalar_one()
+
+
+def _commission_sql(**overrides: str) -> str:
+    values = {"id": "'c1'", "user_id": ":u", "referral_id": ":r", "amount": "1.00"}
+    values.update(overrides)
+    return f"INSERT INTO commissions ({', '.join(values)}) VALUES ({', '.join(values.values())})"
+
+
+def _commission_params() -> dict[str, str]:
+    referral_id = _referral_id()
+    user_id = db.session.execute(
+        text("SELECT referrer_id FROM referrals WHERE id = :r"), {"r": referral_id}
+    ).scalar_one()
+    return {"u": user_id, "r": referral_id}
+
+
+def test_commission_status_is_checked():
+    _insert_fails(
+        _commission_sql(status="'approved'"), "ck_commissions_status", **_commission_params()
+    )
+
+
+def test_commission_amount_is_non_negative():
+    _insert_fails(
+        _commission_sql(amount="-0.01"),
+        "ck_commissions_amount_non_negative",
+        **_commission_params(),
+    )
+
+
+@pytest.mark.parametrize("table", ["commissions", "referrals"])
+def test_tier_is_at_least_one(table):
+    params = _commission_params()
+    if table == "commissions":
+        _insert_fails(_commission_sql(tier="0"), "ck_commissions_tier_positive", **params)
+    else:
+        _insert_fails(
+            "INSERT INTO referrals (id, referrer_id, referred_user_id, tier) "
+            "VALUES ('r9', :u, :other, 0)",
+            "ck_referrals_tier_positive",
+            u=params["u"],
+            other=make_user().id,
+        )
+
+
+def _payout_sql(**overrides: str) -> str:
+    values = {"id": "'p1'", "user_id": ":u", "amount": "50.00", "payment_method": "'stripe'"}
+    values.update(overrides)
+    return f"INSERT INTO payouts ({', '.join(values)}) VALUES ({', '.join(values.values())})"
+
+
+def test_payout_status_is_checked():
+    _insert_fails(_payout_sql(status="'cancelled'"), "ck_payouts_status", u=make_user().id)
+
+
+def test_payout_method_is_checked():
+    _insert_fails(
+        _payout_sql(payment_method="'paypal'"), "ck_payouts_payment_method", u=make_user().id
+    )
+
+
+@pytest.mark.parametrize("amount", ["0", "-5"])
+def test_payout_amount_is_positive(amount):
+    _insert_fails(_payout_sql(amount=amount), "ck_payouts_amount_positive", u=make_user().id)
+
+
+def test_transaction_reference_is_unique_when_present():
+    user_id = make_user().id
+    db.session.execute(text(_payout_sql(id="'p1'")), {"u": user_id})
+    db.session.execute(text(_payout_sql(id="'p2'")), {"u": user_id})  # two NULLs are fine
+    db.session.execute(text(_payout_sql(id="'p3'", transaction_reference="'tr_1'")), {"u": user_id})
+    _insert_fails(
+        _payout_sql(id="'p4'", transaction_reference="'tr_1'"),
+        "uq_payouts_transaction_reference",
+        u=user_id,
+    )
+
+
+@pytest.mark.parametrize("rate", ["-0.01", "1.000001"])
+def test_tier_rate_is_a_fraction(rate):
+    _insert_fails(
+        f"INSERT INTO mlm_tiers (id, level, commission_rate) VALUES ('t9', 9, {rate})",
+        "ck_mlm_tiers_rate_fraction",
+    )
+
+
+def test_tier_level_is_unique():
+    _insert_fails(
+        "INSERT INTO mlm_tiers (id, level, commission_rate) VALUES ('t9', 1, 0.2)",
+        "uq_mlm_tiers_level",
+    )
+
+
+def test_tier_level_is_at_least_one():
+    _insert_fails(
+        "INSERT INTO mlm_tiers (id, level, commission_rate) VALUES ('t9', 0, 0.2)",
+        "ck_mlm_tiers_level_positive",
+    )
+
+
+_SETTINGS = (
+    "INSERT INTO referral_program_settings (id, max_tier_level, min_payout_amount, "
+    "payout_frequency, default_commission_rate{extra_col}) VALUES ('s2', {max_tier}, {minimum}, "
+    "{frequency}, {rate}{extra_val})"
+)
+
+
+def _settings_sql(
+    max_tier="3", minimum="50", frequency="'monthly'", rate="0.1", extra_col="", extra_val=""
+):
+    return _SETTINGS.format(
+        max_tier=max_tier,
+        minimum=minimum,
+        frequency=frequency,
+        rate=rate,
+        extra_col=extra_col,
+        extra_val=extra_val,
+    )
+
+
+def test_only_one_settings_row():
+    _insert_fails(_settings_sql(), "uq_referral_program_settings_singleton")
+
+
+def test_settings_singleton_cannot_be_false():
+    _insert_fails(
+        _settings_sql(extra_col=", singleton", extra_val=", false"),
+        "ck_referral_program_settings_singleton",
+    )
+
+
+def test_settings_row_cannot_be_deleted():
+    with pytest.raises(DBAPIError, match="cannot be deleted"):
+        db.session.execute(text("DELETE FROM referral_program_settings"))
+    db.session.rollback()
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "constraint"),
+    [
+        ("payout_frequency", "'yearly'", "ck_referral_program_settings_payout_frequency"),
+        ("max_tier_level", "0", "ck_referral_program_settings_max_tier_positive"),
+        ("min_payout_amount", "-1", "ck_referral_program_settings_min_payout_non_negative"),
+        ("default_commission_rate", "1.5", "ck_referral_program_settings_default_rate_fraction"),
+    ],
+)
+def test_settings_values_are_checked(column, value, constraint):
+    with pytest.raises(IntegrityError) as failure:
+        db.session.execute(text(f"UPDATE referral_program_settings SET {column} = {value}"))
+    db.session.rollback()
+    assert constraint in str(failure.value.orig)
+
+
+def test_seeded_defaults_are_in_place():
+    rows = db.session.execute(
+        text("SELECT level, commission_rate FROM mlm_tiers ORDER BY level")
+    ).all()
+    assert [(level, str(rate)) for level, rate in rows] == [
+        (1, "0.100000"),
+        (2, "0.050000"),
+        (3, "0.025000"),
+    ]
+    settings = db.session.execute(
+        text(
+            "SELECT max_tier_level, min_payout_amount, payout_frequency, is_mlm_enabled, "
+            "default_commission_rate FROM referral_program_settings"
+        )
+    ).one()
+    assert tuple(map(str, settings)) == ("3", "50.0000", "monthly", "True", "0.100000")

@@ -1,0 +1,73 @@
+"""Every allowed status change is accepted, and every other one is refused."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from app.models import (
+    COMMISSION_TRANSITIONS,
+    PAYOUT_TRANSITIONS,
+    REFERRAL_TRANSITIONS,
+    Commission,
+    InvalidTransition,
+    Payout,
+    Referral,
+)
+
+EXPECTED = {
+    "referral": (
+        Referral,
+        REFERRAL_TRANSITIONS,
+        {("pending", "completed"), ("pending", "cancelled"), ("completed", "cancelled")},
+    ),
+    "commission": (
+        Commission,
+        COMMISSION_TRANSITIONS,
+        {("pending", "paid"), ("pending", "cancelled")},
+    ),
+    "payout": (
+        Payout,
+        PAYOUT_TRANSITIONS,
+        {
+            ("pending", "processing"),
+            ("pending", "failed"),
+            ("processing", "completed"),
+            ("processing", "failed"),
+        },
+    ),
+}
+
+CASES = [
+    (name, old, new, (old, new) in allowed)
+    for name, (_, table, allowed) in EXPECTED.items()
+    for old, new in itertools.product(sorted(table.statuses), repeat=2)
+]
+
+
+@pytest.mark.parametrize(("name", "old", "new", "allowed"), CASES)
+def test_transition_table(name, old, new, allowed):
+    model, _, _ = EXPECTED[name]
+    obj = model(status=old)
+    if allowed:
+        obj.transition_to(new)
+        assert obj.status == new
+    else:
+        with pytest.raises(InvalidTransition, match=f"cannot go from '{old}' to '{new}'"):
+            obj.transition_to(new)
+        assert obj.status == old
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_unknown_status_is_refused(name):
+    model, _, _ = EXPECTED[name]
+    obj = model(status="pending")
+    with pytest.raises(InvalidTransition, match="unknown status 'approved'"):
+        obj.transition_to("approved")
+
+
+def test_statuses_match_the_seed():
+    assert REFERRAL_TRANSITIONS.statuses == {"pending", "completed", "cancelled"}
+    assert COMMISSION_TRANSITIONS.statuses == {"pending", "paid", "cancelled"}
+    assert PAYOUT_TRANSITIONS.statuses == {"pending", "processing", "completed", "failed"}

@@ -1,0 +1,50 @@
+"""Where the suite's PostgreSQL and Redis come from, and the databases it makes on them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from app.config import sqlalchemy_url
+from app.embedded import start_postgres, start_redis
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_REDIS_DB = 15
+_handles: list[object] = []
+
+
+def server_urls() -> tuple[str, str]:
+    """``DATABASE_URL`` / ``REDIS_URL`` when set, else embedded servers under ``var/test``."""
+    database_url = os.environ.get("DATABASE_URL") or start_postgres(ROOT / "var" / "test")
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        redis_url, handle = start_redis(ROOT / "var" / "test")
+        _handles.append(handle)
+    return database_url, redis_url
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def recreate_database(server_url: str, name: str) -> str:
+    """Drop and create database ``name`` on the server; return its SQLAlchemy URL."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return sqlalchemy_url(with_database(server_url, name))
+
+
+def redis_url_for_tests(redis_url: str) -> str:
+    """The same Redis server, on a database number of the suite's own."""
+    parts = urlsplit(redis_url)
+    if parts.scheme == "unix":
+        return urlunsplit(parts._replace(query=f"db={TEST_REDIS_DB}"))
+    return urlunsplit(parts._replace(path=f"/{TEST_REDIS_DB}"))

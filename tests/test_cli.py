@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from sqlalchemy import func, select, text
+
+from app.extensions import db
+from app.models import MLMTier, Referral, User
+from app.services.demo import DEMO_PASSWORD
+from app.services.passwords import verify_password
+
+
+def test_seed_restores_missing_tiers_without_overwriting(runner):
+    db.session.execute(text("DELETE FROM mlm_tiers WHERE level = 3"))
+    db.session.execute(text("UPDATE mlm_tiers SET commission_rate = 0.2 WHERE level = 1"))
+    db.session.commit()
+    result = runner.invoke(args=["seed"])
+    assert result.exit_code == 0, result.output
+    rates = dict(db.session.execute(select(MLMTier.level, MLMTier.commission_rate)).all())
+    assert {level: str(rate) for level, rate in rates.items()} == {
+        1: "0.200000",
+        2: "0.050000",
+        3: "0.025000",
+    }
+
+
+def test_create_admin(runner):
+    result = runner.invoke(
+        args=["create-admin", "--email", "Boss@Example.com", "--username", "boss"],
+        input="a-long-password\na-long-password\n",
+    )
+    assert result.exit_code == 0, result.output
+    admin = db.session.execute(select(User).where(User.username == "boss")).scalar_one()
+    assert admin.is_admin
+    assert verify_password(admin.password_hash, "a-long-password")
+
+
+def test_create_admin_with_taken_email_fails_cleanly(runner):
+    args = ["create-admin", "--email", "boss@example.com", "--username", "boss"]
+    runner.invoke(args=args, input="a-long-password\na-long-password\n")
+    result = runner.invoke(args=args, input="a-long-password\na-long-password\n")
+    assert result.exit_code != 0
+    assert "already" in result.output
+
+
+def test_demo_builds_a_network_several_tiers_deep_and_is_idempotent(runner):
+    first = runner.invoke(args=["demo"])
+    assert first.exit_code == 0, first.output
+    assert DEMO_PASSWORD in first.output
+    counts = (
+        db.session.scalar(select(func.count()).select_from(User)),
+        db.session.scalar(select(func.count()).select_from(Referral)),
+    )
+    second = runner.invoke(args=["demo"])
+    assert second.exit_code == 0
+    assert "0 users created" in second.output
+    assert counts == (
+        db.session.scalar(select(func.count()).select_from(User)),
+        db.session.scalar(select(func.count()).select_from(Referral)),
+    )
+    assert db.session.scalar(select(func.max(Referral.tier))) == 3
+    assert db.session.scalar(select(func.count()).where(User.is_admin)) == 1
