@@ -45,6 +45,6 @@ def recreate_database(server_url: str, name: str) -> str:
 def redis_url_for_tests(redis_url: str) -> str:
     """The same Redis server, on a database number of the suite's own."""
     parts = urlsplit(redis_url)
-    if parts.scheme == "unix":
-        return urlunsplit(parts._replace(query=f"db={TEST_REDIS_DB}"))
+    if parts.scheme == "unix":  # urlunsplit would drop the empty host of unix:///path
+        return f"unix://{parts.path}?db={TEST_REDIS_DB}"
     return urlunsplit(parts._replace(path=f"/{TEST_REDIS_DB}"))
