@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    from app import auth, cli, errors, navigation, security
+    from app import cli, errors, navigation, security
     from app.config import Config
     from app.extensions import csrf, db, htmx, limiter, login_manager, migrate
     from app.jobs import queueing
@@ -24,6 +25,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_object(Config())
     if test_config:
         app.config.update(test_config)
+    if app.config["PROXY_FIX_X_FOR"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=1)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
@@ -32,16 +35,18 @@ def create_app(test_config: dict | None = None) -> Flask:
     limiter.init_app(app)
     htmx.init_app(app)
     queueing.init_app(app)
-    auth.init_app(app)
     errors.init_app(app)
     security.init_app(app)
     navigation.init_app(app)
     cli.init_app(app)
     app.add_template_filter(format_money, "money")
 
+    from app.auth import bp as auth_bp
     from app.health import bp as health_bp
+    from app.links import bp as links_bp
     from app.main import bp as main_bp
+    from app.portal import bp as portal_bp
 
-    app.register_blueprint(main_bp)
-    app.register_blueprint(health_bp)
+    for blueprint in (main_bp, health_bp, auth_bp, links_bp, portal_bp):
+        app.register_blueprint(blueprint)
     return app

@@ -49,6 +49,8 @@ class Config:
         self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
         self.RATELIMIT_HEADERS_ENABLED = True
         self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        # How many proxies in front set X-Forwarded-For (0: use the socket's address).
+        self.PROXY_FIX_X_FOR = int(env.get("PROXY_FIX_X_FOR", "0"))
         self.FERNET_KEYS = env.get("FERNET_KEYS", "")
         self.SESSION_COOKIE_SECURE = _bool(
             "SESSION_COOKIE_SECURE", urlsplit(self.PUBLIC_BASE_URL).scheme == "https"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Response, make_response, render_template, request
+from flask import Response, make_response, redirect, render_template, request
+from flask_wtf import FlaskForm
 
 
 def wants_fragment() -> bool:
@@ -19,3 +20,18 @@ def render(page: str, fragment: str, status: int = 200, **context: object) -> Re
     response = make_response(render_template(template, **context), status)
     response.vary.add("HX-Request")
     return response
+
+
+def render_form(page: str, fragment: str, form: FlaskForm, **context: object) -> Response:
+    """A form page: 200 when first shown, 422 when a submission had errors (page or fragment)."""
+    status = 422 if request.method == "POST" else 200
+    return render(page, fragment, status=status, form=form, **context)
+
+
+def redirect_to(location: str) -> Response:
+    """After a successful HTMX form, send the whole page there; otherwise a plain 302."""
+    if wants_fragment():
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = location
+        return response
+    return redirect(location)

@@ -45,6 +45,9 @@ def app(server):
 
 
 _TABLES = (
+    "audit_log",
+    "referral_clicks",
+    "referral_flags",
     "commissions",
     "payouts",
     "referrals",

@@ -1,11 +1,13 @@
-"""Sessions: loading the logged-in user for Flask-Login."""
+"""Accounts: registration, login/logout, password change, and the Flask-Login user loader."""
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Blueprint
 
 from app.extensions import db, login_manager
 from app.models import User
+
+bp = Blueprint("auth", __name__)
 
 
 @login_manager.user_loader
@@ -13,5 +15,8 @@ def load_user(user_id: str) -> User | None:
     return db.session.get(User, user_id)
 
 
-def init_app(app: Flask) -> None:
-    login_manager.login_message_category = "info"
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Please log in to see that page."
+login_manager.login_message_category = "info"
+
+from app.auth import routes  # noqa: E402, F401

@@ -1,6 +1,9 @@
 """All models, imported here so Alembic and the app see one complete metadata."""
 
+from app.models.audit import AuditEntry
+from app.models.clicks import ReferralClick
 from app.models.commissions import COMMISSION_TRANSITIONS, Commission
+from app.models.flags import FLAG_REASONS, FLAG_TRANSITIONS, ReferralFlag
 from app.models.payouts import PAYMENT_METHODS, PAYOUT_TRANSITIONS, Payout
 from app.models.program import PAYOUT_FREQUENCIES, MLMTier, ReferralProgramSettings
 from app.models.referrals import REFERRAL_TRANSITIONS, Referral
@@ -9,15 +12,20 @@ from app.models.users import User
 
 __all__ = [
     "COMMISSION_TRANSITIONS",
+    "FLAG_REASONS",
+    "FLAG_TRANSITIONS",
     "PAYMENT_METHODS",
     "PAYOUT_FREQUENCIES",
     "PAYOUT_TRANSITIONS",
     "REFERRAL_TRANSITIONS",
+    "AuditEntry",
     "Commission",
     "InvalidTransition",
     "MLMTier",
     "Payout",
     "Referral",
+    "ReferralClick",
+    "ReferralFlag",
     "ReferralProgramSettings",
     "Transitions",
     "User",

@@ -40,6 +40,8 @@ class ReferralProgramSettings(IdMixin, TimestampMixin, Base):
     payout_frequency: Mapped[str] = mapped_column(String(16))
     is_mlm_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     default_commission_rate: Mapped[Decimal] = mapped_column(Rate)
+    attribution_window_days: Mapped[int] = mapped_column(default=30, server_default="30")
+    allow_direct_signups: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     __table_args__ = (
         CheckConstraint("singleton", name="singleton"),
@@ -51,5 +53,8 @@ class ReferralProgramSettings(IdMixin, TimestampMixin, Base):
         CheckConstraint(
             "default_commission_rate >= 0 AND default_commission_rate <= 1",
             name="default_rate_fraction",
+        ),
+        CheckConstraint(
+            "attribution_window_days BETWEEN 1 AND 365", name="attribution_window_range"
         ),
     )

@@ -27,6 +27,8 @@ class User(UserMixin, IdMixin, TimestampMixin, Base):
         String(ID_LENGTH), ForeignKey("users.id", ondelete="RESTRICT")
     )
     is_admin: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
+    # HMAC of the IP the account was created from, for the same-IP fraud signal.
+    signup_ip_hash: Mapped[str | None] = mapped_column(String(64))
 
     referrer: Mapped[User | None] = relationship(remote_side="User.id", back_populates="referrals")
     referrals: Mapped[list[User]] = relationship(back_populates="referrer")
@@ -45,6 +47,7 @@ class User(UserMixin, IdMixin, TimestampMixin, Base):
         CheckConstraint("length(btrim(username)) > 0", name="username_present"),
         # Case-insensitive uniqueness; also the index that login looks emails up by.
         Index("uq_users_email_lower", func.lower(email), unique=True),
+        Index("uq_users_username_lower", func.lower(username), unique=True),
         Index("ix_users_referred_by", referred_by),
     )
 

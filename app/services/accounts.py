@@ -1,25 +1,53 @@
-"""Creating users and the referral chain written with them."""
+"""Accounts: registration with its referral chain, authentication, password changes."""
 
 from __future__ import annotations
 
-import secrets
+from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.models import Referral, User
-from app.services.passwords import hash_password
+from app.models import User
+from app.services import audit
+from app.services.fraud import flag_suspicious_referral
+from app.services.passwords import hash_password, needs_rehash, verify_password
 from app.services.program import get_settings
+from app.services.referral_codes import generate_referral_code, normalize_code
+from app.services.referrals import write_referral_chain
 
-# Crockford's base32 alphabet: no I, L, O or U, so a code reads aloud without ambiguity.
-CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-CODE_LENGTH = 8
+MIN_PASSWORD_LENGTH = 10
 _CODE_ATTEMPTS = 5
 
 
-def generate_referral_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+@dataclass
+class RegistrationRejected(Exception):
+    """What is wrong with a registration, by form field; nothing was written."""
+
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def password_problem(password: str, *, email: str = "", username: str = "") -> str | None:
+    """Why ``password`` is not acceptable, or ``None`` when it is."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"Use at least {MIN_PASSWORD_LENGTH} characters."
+    lowered = password.strip().lower()
+    if lowered in {email.strip().lower(), username.strip().lower()}:
+        return "Your password cannot be your email address or username."
+    return None
+
+
+def find_user_by_email(email: str) -> User | None:
+    return db.session.execute(
+        select(User).where(func.lower(User.email) == email.strip().lower())
+    ).scalar_one_or_none()
+
+
+def find_user_by_code(raw_code: str) -> User | None:
+    code = normalize_code(raw_code)
+    if code is None:
+        return None
+    return db.session.execute(select(User).where(User.referral_code == code)).scalar_one_or_none()
 
 
 def create_user(
@@ -29,8 +57,9 @@ def create_user(
     password: str,
     referrer: User | None = None,
     is_admin: bool = False,
+    signup_ip_hash: str | None = None,
 ) -> User:
-    """Create a user and, when referred, one Referral row per upline tier up to the max tier.
+    """Create a user and, when referred, their referral chain (one row per upline tier).
 
     The referral code is retried on collision; the unique index is what guarantees it.
     Flushes, never commits. Writes O(max tier) rows whatever the network's size.
@@ -43,6 +72,7 @@ def create_user(
             referral_code=generate_referral_code(),
             referred_by=referrer.id if referrer else None,
             is_admin=is_admin,
+            signup_ip_hash=signup_ip_hash,
         )
         try:
             with db.session.begin_nested():
@@ -53,21 +83,102 @@ def create_user(
             continue
         break
     if referrer is not None:
-        _write_referral_chain(user, referrer)
+        write_referral_chain(user.id, referrer.id)
     return user
 
 
-def _write_referral_chain(user: User, referrer: User) -> None:
-    max_tier = get_settings().max_tier_level
-    upline = db.session.execute(
-        select(Referral.referrer_id, Referral.tier)
-        .where(Referral.referred_user_id == referrer.id, Referral.tier < max_tier)
-        .order_by(Referral.tier)
-    ).all()
-    rows = [Referral(referrer_id=referrer.id, referred_user_id=user.id, tier=1)]
-    rows += [
-        Referral(referrer_id=ancestor_id, referred_user_id=user.id, tier=tier + 1)
-        for ancestor_id, tier in upline
-    ]
-    db.session.add_all(rows)
+def register_user(
+    *, username: str, email: str, password: str, referral_code: str, ip_hash: str
+) -> User:
+    """Register a new affiliate, referred by the owner of ``referral_code`` if one is given.
+
+    Checks what needs the database (taken email/username, unknown code, direct sign-ups
+    allowed) and raises ``RegistrationRejected`` with a message per field, writing nothing.
+    The unique indexes stay the last line against a concurrent duplicate. Suspicious
+    referrals are flagged, not refused. Audited. Flushes only.
+    """
+    errors: dict[str, str] = {}
+    referrer = None
+    if referral_code.strip():
+        referrer = find_user_by_code(referral_code)
+        if referrer is None:
+            errors["referral_code"] = "We don't know this referral code. Check it and try again."
+    elif not get_settings().allow_direct_signups:
+        errors["referral_code"] = "You need a referral code to join this program."
+    if find_user_by_email(email):
+        errors["email"] = "An account with this email already exists. Log in instead?"
+    if _username_taken(username):
+        errors["username"] = "This username is taken. Try another."
+    problem = password_problem(password, email=email, username=username)
+    if problem:
+        errors["password"] = problem
+    if errors:
+        raise RegistrationRejected(errors)
+
+    try:
+        with db.session.begin_nested():
+            user = create_user(
+                username=username,
+                email=email,
+                password=password,
+                referrer=referrer,
+                signup_ip_hash=ip_hash,
+            )
+    except IntegrityError as exc:  # lost a race with a concurrent registration
+        constraint = str(exc.orig)
+        if "uq_users_email_lower" in constraint:
+            raise RegistrationRejected({"email": "An account with this email already exists."})
+        if "uq_users_username_lower" in constraint:
+            raise RegistrationRejected({"username": "This username is taken. Try another."})
+        raise
+    audit.record(
+        "user.registered",
+        actor_id=user.id,
+        subject_type="user",
+        subject_id=user.id,
+        ip_hash=ip_hash,
+        referrer_id=referrer.id if referrer else None,
+    )
+    if referrer is not None:
+        flag_suspicious_referral(user, referrer, ip_hash)
+    return user
+
+
+def _username_taken(username: str) -> bool:
+    return bool(
+        db.session.scalar(
+            select(func.count()).where(func.lower(User.username) == username.strip().lower())
+        )
+    )
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user with these credentials, or ``None`` — the same answer for either mistake."""
+    user = find_user_by_email(email)
+    if user is None:
+        hash_password(password)  # spend the same time as a real check
+        return None
+    if not verify_password(user.password_hash, password):
+        return None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def change_password(user: User, current: str, new: str, ip_hash: str) -> dict[str, str]:
+    """Change the password after checking the current one; returns errors by field. Audited."""
+    if not verify_password(user.password_hash, current):
+        return {"current_password": "That is not your current password."}
+    problem = password_problem(new, email=user.email, username=user.username)
+    if problem:
+        return {"new_password": problem}
+    user.password_hash = hash_password(new)
+    audit.record(
+        "user.password_changed",
+        actor_id=user.id,
+        subject_type="user",
+        subject_id=user.id,
+        ip_hash=ip_hash,
+    )
     db.session.flush()
+    return {}

@@ -30,6 +30,28 @@ def get_settings() -> ReferralProgramSettings:
     return db.session.execute(select(ReferralProgramSettings)).scalar_one()
 
 
+def set_max_tier_level(level: int, *, actor_id: str | None) -> None:
+    """Change the max tier; raising it enqueues the referral backfill after commit. Audited."""
+    from app.jobs.queueing import enqueue_after_commit
+    from app.jobs.referrals import backfill_referral_tiers_job
+    from app.services import audit
+
+    settings = get_settings()
+    previous = settings.max_tier_level
+    settings.max_tier_level = level
+    audit.record(
+        "settings.max_tier_changed",
+        actor_id=actor_id,
+        subject_type="settings",
+        subject_id=settings.id,
+        before=previous,
+        after=level,
+    )
+    if level > previous:
+        enqueue_after_commit(backfill_referral_tiers_job)
+    db.session.flush()
+
+
 def list_tiers() -> list[MLMTier]:
     return list(db.session.execute(select(MLMTier).order_by(MLMTier.level)).scalars())
 

@@ -1,0 +1,57 @@
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp
+
+USERNAME_RULE = Regexp(
+    r"^[A-Za-z0-9_.-]+$", message="Use letters, digits, dots, dashes or underscores."
+)
+
+
+class RegisterForm(FlaskForm):
+    username = StringField(
+        "Username",
+        validators=[DataRequired("Choose a username."), Length(3, 40), USERNAME_RULE],
+    )
+    email = EmailField(
+        "Email",
+        validators=[
+            DataRequired("Enter your email address."),
+            Length(max=254),
+            Email(
+                "Enter a valid email address, like name@example.com.", check_deliverability=False
+            ),
+        ],
+    )
+    password = PasswordField(
+        "Password", validators=[DataRequired("Choose a password."), Length(max=256)]
+    )
+    confirm = PasswordField(
+        "Confirm password",
+        validators=[
+            DataRequired("Type the password again."),
+            EqualTo("password", "The passwords differ."),
+        ],
+    )
+    referral_code = StringField("Referral code", validators=[Optional(), Length(max=20)])
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired("Enter your email address.")])
+    password = PasswordField("Password", validators=[DataRequired("Enter your password.")])
+    remember = BooleanField("Remember me on this device")
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired("Enter your current password.")]
+    )
+    new_password = PasswordField(
+        "New password", validators=[DataRequired("Choose a new password."), Length(max=256)]
+    )
+    confirm = PasswordField(
+        "Confirm new password",
+        validators=[
+            DataRequired("Type the new password again."),
+            EqualTo("new_password", "The passwords differ."),
+        ],
+    )

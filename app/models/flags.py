@@ -1,0 +1,50 @@
+"""Fraud signals on a referral, for admins to review. They hold commissions, not sign-ups."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import ID_LENGTH, Base, IdMixin, TimestampMixin
+from app.models.transitions import Transitions, sql_in
+
+FLAG_REASONS = frozenset({"email_alias", "same_ip"})
+FLAG_TRANSITIONS = Transitions(
+    "referral flag",
+    {
+        "open": frozenset({"cleared", "confirmed"}),
+        "cleared": frozenset(),
+        "confirmed": frozenset(),
+    },
+)
+
+
+class ReferralFlag(IdMixin, TimestampMixin, Base):
+    __tablename__ = "referral_flags"
+
+    referred_user_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("users.id", ondelete="CASCADE")
+    )
+    referrer_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("users.id", ondelete="CASCADE")
+    )
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text, default="", server_default="")
+    status: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
+    resolved_by: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("users.id", ondelete="SET NULL")
+    )
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(f"reason IN ({sql_in(FLAG_REASONS)})", name="reason"),
+        CheckConstraint(f"status IN ({sql_in(FLAG_TRANSITIONS.statuses)})", name="status"),
+        UniqueConstraint("referred_user_id", "reason", name="uq_referral_flags_user_reason"),
+        Index("ix_referral_flags_open", "status", postgresql_where="status = 'open'"),
+    )
+
+    def transition_to(self, new_status: str) -> None:
+        FLAG_TRANSITIONS.check(self.status, new_status)
+        self.status = new_status

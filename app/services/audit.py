@@ -1,0 +1,30 @@
+"""Writing to the append-only audit log, beside the change it records (same transaction)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.extensions import db
+from app.models import AuditEntry
+
+
+def record(
+    action: str,
+    *,
+    actor_id: str | None = None,
+    subject_type: str | None = None,
+    subject_id: str | None = None,
+    ip_hash: str | None = None,
+    **details: Any,
+) -> AuditEntry:
+    """Add an audit entry to the session; it commits (or rolls back) with the change itself."""
+    entry = AuditEntry(
+        action=action,
+        actor_id=actor_id,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        ip_hash=ip_hash,
+        details={k: v for k, v in details.items() if v is not None},
+    )
+    db.session.add(entry)
+    return entry

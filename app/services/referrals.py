@@ -1,0 +1,57 @@
+"""The referral chain: one row per (referred user, upline tier), up to the max tier."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, text
+
+from app.extensions import db
+from app.models import Referral
+from app.services.program import get_settings
+
+_BACKFILL_TIER = text(
+    """
+    INSERT INTO referrals (id, referrer_id, referred_user_id, tier, status)
+    SELECT new_id(), up.referrer_id, r.referred_user_id, r.tier + 1, 'pending'
+    FROM referrals r
+    JOIN referrals up ON up.referred_user_id = r.referrer_id AND up.tier = 1
+    WHERE r.tier = :tier
+    ON CONFLICT (referred_user_id, tier) DO NOTHING
+    """
+)
+
+
+def write_referral_chain(user_id: str, referrer_id: str) -> None:
+    """Tier 1 for the direct referrer, tier n+1 for each of the referrer's tier-n ancestors.
+
+    Reads at most max-tier rows, writes at most max-tier rows: cost is independent of the
+    network's size. Cycles cannot arise: a new user can only point at an existing user, and
+    the database refuses any later change of ``referred_by``.
+    """
+    if user_id == referrer_id:
+        raise ValueError("a user cannot refer themselves")
+    max_tier = get_settings().max_tier_level
+    upline = db.session.execute(
+        select(Referral.referrer_id, Referral.tier)
+        .where(Referral.referred_user_id == referrer_id, Referral.tier < max_tier)
+        .order_by(Referral.tier)
+    ).all()
+    rows = [Referral(referrer_id=referrer_id, referred_user_id=user_id, tier=1)]
+    rows += [
+        Referral(referrer_id=ancestor_id, referred_user_id=user_id, tier=tier + 1)
+        for ancestor_id, tier in upline
+    ]
+    db.session.add_all(rows)
+    db.session.flush()
+
+
+def backfill_referral_tiers() -> int:
+    """Add the referral rows missing below the current max tier, set-based, tier by tier.
+
+    Idempotent (``ON CONFLICT DO NOTHING`` on the unique (user, tier)); safe to run twice or
+    concurrently. Rows of tiers above the max tier are kept: commissions stop at the max tier
+    anyway, and lowering then raising the max again needs no rewrite. Returns rows added.
+    """
+    added = 0
+    for tier in range(1, get_settings().max_tier_level):
+        added += db.session.execute(_BACKFILL_TIER, {"tier": tier}).rowcount
+    return added
