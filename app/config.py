@@ -45,7 +45,6 @@ class Config:
         self.REDIS_URL = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
         self.RQ_QUEUES = [q.strip() for q in env.get("RQ_QUEUES", "default").split(",") if q]
         self.RQ_WORKER_CLASS = env.get("RQ_WORKER_CLASS", "fork")
-        self.RATELIMIT_STORAGE_URI = limiter_storage_url(self.REDIS_URL)
         self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
         self.RATELIMIT_HEADERS_ENABLED = True
         self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 
 import pytest
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import text
 
 from app import create_app
-from app.extensions import db
+from app.extensions import db, limiter
 from app.jobs.queueing import get_redis
 from app.services.program import seed_program_defaults
 from tests.services_under_test import recreate_database, redis_url_for_tests, server_urls
@@ -18,6 +20,14 @@ from tests.services_under_test import recreate_database, redis_url_for_tests, se
 
 def _worker_suffix() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+class IsolatedClient(FlaskClient):
+    """Each request gets its own app context (and so its own ``g`` and db session), as in
+    production, instead of reusing the test's own context."""
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +48,7 @@ def app(server):
             "PUBLIC_BASE_URL": "http://localhost",
         }
     )
+    app.test_client_class = IsolatedClient
     with app.app_context():
         upgrade()
         db.session.remove()
@@ -65,6 +76,7 @@ def ctx(app):
         seed_program_defaults()
         db.session.commit()
         get_redis().flushdb()
+        limiter.reset()  # its storage is bound by the last create_app, wherever that points
         yield
         db.session.remove()
 

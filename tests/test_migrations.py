@@ -16,9 +16,9 @@ def _tables() -> set[str]:
     return set(inspect(db.engine).get_table_names()) - {"alembic_version"}
 
 
-def test_migrations_round_trip_and_match_models(server):
+def test_migrations_round_trip_and_match_models(app, server):
     database_url = recreate_database(server[0], "refmlm_test_migrations")
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
+    app = create_app({**app.config, "SQLALCHEMY_DATABASE_URI": database_url})
     with app.app_context():
         assert _tables() == set()
         upgrade()

@@ -28,7 +28,7 @@ def register():
         form.referral_code.data = request.args.get("code") or request.cookies.get(
             ATTRIBUTION_COOKIE, ""
         )
-    context = {"form": form, "allow_direct": get_settings().allow_direct_signups}
+    context = {"allow_direct": get_settings().allow_direct_signups}
     if not form.validate_on_submit():
         return render_form("auth/register.html", "auth/_register_form.html", form, **context)
     try:

@@ -127,9 +127,13 @@ def register_user(
     except IntegrityError as exc:  # lost a race with a concurrent registration
         constraint = str(exc.orig)
         if "uq_users_email_lower" in constraint:
-            raise RegistrationRejected({"email": "An account with this email already exists."})
+            raise RegistrationRejected(
+                {"email": "An account with this email already exists."}
+            ) from exc
         if "uq_users_username_lower" in constraint:
-            raise RegistrationRejected({"username": "This username is taken. Try another."})
+            raise RegistrationRejected(
+                {"username": "This username is taken. Try another."}
+            ) from exc
         raise
     audit.record(
         "user.registered",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -36,7 +36,7 @@ def link_stats(user_id: str, days: int) -> LinkStats:
     clicks = db.session.scalar(
         select(func.count()).where(
             ReferralClick.referrer_id == user_id,
-            ReferralClick.clicked_on > date.today() - timedelta(days=days),
+            ReferralClick.clicked_on > since.date(),
         )
     )
     signups, paying = db.session.execute(
