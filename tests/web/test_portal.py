@@ -1,0 +1,116 @@
+"""The affiliate's dashboard and link page."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+from app.extensions import db
+from app.models import Commission, Referral
+from tests.conftest import csrf_token
+from tests.factories import PASSWORD, make_chain, make_user
+
+HX = {"HX-Request": "true"}
+
+
+def _log_in(client, user) -> None:
+    data = {"csrf_token": csrf_token(client, "/login"), "email": user.email, "password": PASSWORD}
+    assert client.post("/login", data=data).status_code == 302
+
+
+@pytest.mark.parametrize("path", ["/dashboard", "/link", "/link/qr.svg", "/account/password"])
+def test_portal_pages_need_a_login(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_dashboard_shows_network_and_zero_earnings(client):
+    chain = make_chain(5)
+    make_user(referrer=chain[0])
+    _log_in(client, chain[0])
+    html = client.get("/dashboard").get_data(as_text=True)
+    assert 'data-stat="direct">2<' in html
+    assert 'data-stat="network">4<' in html  # tiers 1-3 only: chain[1..3] and the extra user
+    assert 'data-stat="pending">0.00 USD<' in html
+    assert chain[4].username not in html  # tier 4 is beyond the max tier
+    assert chain[3].username in html
+
+
+def test_dashboard_earnings_come_from_commissions(client):
+    root, child = make_chain(2)
+    referral = db.session.scalars(db.select(Referral)).one()
+    db.session.add(
+        Commission(user_id=root.id, referral_id=referral.id, amount=Decimal("12.50"), tier=1)
+    )
+    db.session.commit()
+    _log_in(client, root)
+    html = client.get("/dashboard").get_data(as_text=True)
+    assert 'data-stat="pending">12.50 USD<' in html
+    assert 'data-stat="available">12.50 USD<' in html
+
+
+def test_link_page_has_the_link_qr_and_share_links(client):
+    user = make_user()
+    _log_in(client, user)
+    html = client.get("/link").get_data(as_text=True)
+    link = f"http://localhost/r/{user.referral_code}"
+    assert f'value="{link}" readonly' in html
+    assert 'data-copy-target="#share-link"' in html
+    for share in ("mailto:", "twitter.com/intent/tweet", "linkedin.com", "wa.me"):
+        assert share in html
+    svg = client.get("/link/qr.svg")
+    assert svg.mimetype == "image/svg+xml" and b"<svg" in svg.data
+    png = client.get("/link/qr.png?download=1")
+    assert png.data.startswith(b"\x89PNG")
+    assert f"referral-{user.referral_code}.png" in png.headers["Content-Disposition"]
+    assert client.get("/link/qr.gif").status_code == 404
+
+
+def test_link_stats_count_visitors_signups_and_paying(client, app):
+    user = make_user()
+    for ip in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"):
+        app.test_client().get(f"/r/{user.referral_code}", environ_overrides={"REMOTE_ADDR": ip})
+    first = make_user(referrer=user)
+    make_user(referrer=user)
+    db.session.execute(
+        text("UPDATE referrals SET status = 'completed' WHERE referred_user_id = :id"),
+        {"id": first.id},
+    )
+    db.session.execute(
+        text("UPDATE referral_clicks SET clicked_on = clicked_on - 20 WHERE id = (SELECT min(id) FROM referral_clicks)")
+    )
+    db.session.commit()
+    _log_in(client, user)
+    week = client.get("/link?days=7", headers=HX)
+    html = week.get_data(as_text=True)
+    assert week.status_code == 200 and "<html" not in html and "HX-Request" in week.headers["Vary"]
+    assert 'data-stat="clicks">3<' in html
+    assert 'data-stat="signups">2<' in html
+    assert 'data-stat="paying">1<' in html
+    assert 'data-stat="signup-rate">66.7%<' in html
+    assert 'data-stat="paying-rate">50.0%<' in html
+    month = client.get("/link?days=30").get_data(as_text=True)
+    assert "<!doctype html>" in month and 'data-stat="clicks">4<' in month
+
+
+def test_unknown_period_falls_back_to_30_days(client):
+    user = make_user()
+    _log_in(client, user)
+    html = client.get("/link?days=abc", headers=HX).get_data(as_text=True)
+    assert 'aria-current="true">Last 30 days' in html
+
+
+def test_audit_log_is_append_only():
+    from sqlalchemy.exc import IntegrityError
+
+    from app.services import audit
+
+    audit.record("test.entry", subject_type="x", subject_id="1")
+    db.session.commit()
+    for statement in ("UPDATE audit_log SET action = 'changed'", "DELETE FROM audit_log"):
+        with pytest.raises(IntegrityError, match="append-only"):
+            db.session.execute(text(statement))
+        db.session.rollback()
