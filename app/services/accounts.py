@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 
 from app.extensions import db
 from app.models import User
+from app.models.base import new_id
 from app.services import audit
 from app.services.fraud import flag_suspicious_referral
 from app.services.passwords import hash_password, needs_rehash, verify_password
@@ -61,30 +64,37 @@ def create_user(
 ) -> User:
     """Create a user and, when referred, their referral chain (one row per upline tier).
 
-    The referral code is retried on collision; the unique index is what guarantees it.
-    Flushes, never commits. Writes O(max tier) rows whatever the network's size.
+    A referral code collision is retried (``ON CONFLICT DO NOTHING`` on the unique code, so
+    no savepoint is needed); any other unique violation raises ``IntegrityError``.
+    Flushes, never commits. Two statements whatever the network's size.
     """
-    for attempt in range(_CODE_ATTEMPTS):
-        user = User(
-            username=username.strip(),
-            email=email.strip(),
-            password_hash=hash_password(password),
-            referral_code=generate_referral_code(),
-            referred_by=referrer.id if referrer else None,
-            is_admin=is_admin,
-            signup_ip_hash=signup_ip_hash,
-        )
-        try:
-            with db.session.begin_nested():
-                db.session.add(user)
-        except IntegrityError as exc:
-            if "uq_users_referral_code" not in str(exc.orig) or attempt == _CODE_ATTEMPTS - 1:
-                raise
-            continue
-        break
+    values = {
+        "id": new_id(),
+        "username": username.strip(),
+        "email": email.strip(),
+        "password_hash": hash_password(password),
+        "referred_by": referrer.id if referrer else None,
+        "is_admin": is_admin,
+        "signup_ip_hash": signup_ip_hash,
+    }
+    for _ in range(_CODE_ATTEMPTS):
+        code = generate_referral_code()
+        inserted = db.session.execute(
+            insert(User)
+            .values(referral_code=code, **values)
+            .on_conflict_do_nothing(index_elements=["referral_code"])
+            .returning(User.created_at, User.updated_at)
+        ).one_or_none()
+        if inserted is not None:
+            break
+    else:
+        raise RuntimeError("could not find a free referral code")
     if referrer is not None:
-        write_referral_chain(user.id, referrer.id)
-    return user
+        write_referral_chain(values["id"], referrer.id)
+    user = User(referral_code=code, **values)
+    user.created_at, user.updated_at = inserted
+    make_transient_to_detached(user)
+    return db.session.merge(user, load=False)
 
 
 def register_user(
@@ -94,7 +104,8 @@ def register_user(
 
     Checks what needs the database (taken email/username, unknown code, direct sign-ups
     allowed) and raises ``RegistrationRejected`` with a message per field, writing nothing.
-    The unique indexes stay the last line against a concurrent duplicate. Suspicious
+    The unique indexes stay the last line against a concurrent duplicate; after a rejection
+    the caller rolls the session back. Suspicious
     referrals are flagged, not refused. Audited. Flushes only.
     """
     errors: dict[str, str] = {}
@@ -116,14 +127,13 @@ def register_user(
         raise RegistrationRejected(errors)
 
     try:
-        with db.session.begin_nested():
-            user = create_user(
-                username=username,
-                email=email,
-                password=password,
-                referrer=referrer,
-                signup_ip_hash=ip_hash,
-            )
+        user = create_user(
+            username=username,
+            email=email,
+            password=password,
+            referrer=referrer,
+            signup_ip_hash=ip_hash,
+        )
     except IntegrityError as exc:  # lost a race with a concurrent registration
         constraint = str(exc.orig)
         if "uq_users_email_lower" in constraint:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from app.extensions import db
-from app.models import Referral
 from app.services.program import get_settings
 
+_CHAIN = text(
+    """
+    INSERT INTO referrals (id, referrer_id, referred_user_id, tier, status)
+    SELECT new_id(), CAST(:referrer_id AS varchar), CAST(:user_id AS varchar), 1, 'pending'
+    UNION ALL
+    SELECT new_id(), referrer_id, CAST(:user_id AS varchar), tier + 1, 'pending'
+    FROM referrals
+    WHERE referred_user_id = :referrer_id
+      AND tier < (SELECT max_tier_level FROM referral_program_settings)
+    """
+)
 _BACKFILL_TIER = text(
     """
     INSERT INTO referrals (id, referrer_id, referred_user_id, tier, status)
@@ -23,25 +33,13 @@ _BACKFILL_TIER = text(
 def write_referral_chain(user_id: str, referrer_id: str) -> None:
     """Tier 1 for the direct referrer, tier n+1 for each of the referrer's tier-n ancestors.
 
-    Reads at most max-tier rows, writes at most max-tier rows: cost is independent of the
+    One ``INSERT ... SELECT`` reading at most max-tier rows: the cost is independent of the
     network's size. Cycles cannot arise: a new user can only point at an existing user, and
     the database refuses any later change of ``referred_by``.
     """
     if user_id == referrer_id:
         raise ValueError("a user cannot refer themselves")
-    max_tier = get_settings().max_tier_level
-    upline = db.session.execute(
-        select(Referral.referrer_id, Referral.tier)
-        .where(Referral.referred_user_id == referrer_id, Referral.tier < max_tier)
-        .order_by(Referral.tier)
-    ).all()
-    rows = [Referral(referrer_id=referrer_id, referred_user_id=user_id, tier=1)]
-    rows += [
-        Referral(referrer_id=ancestor_id, referred_user_id=user_id, tier=tier + 1)
-        for ancestor_id, tier in upline
-    ]
-    db.session.add_all(rows)
-    db.session.flush()
+    db.session.execute(_CHAIN, {"user_id": user_id, "referrer_id": referrer_id})
 
 
 def backfill_referral_tiers() -> int:

@@ -40,7 +40,7 @@ def test_dashboard_shows_network_and_zero_earnings(client):
 
 
 def test_dashboard_earnings_come_from_commissions(client):
-    root, child = make_chain(2)
+    root, _ = make_chain(2)
     referral = db.session.scalars(db.select(Referral)).one()
     db.session.add(
         Commission(user_id=root.id, referral_id=referral.id, amount=Decimal("12.50"), tier=1)
@@ -80,7 +80,9 @@ def test_link_stats_count_visitors_signups_and_paying(client, app):
         {"id": first.id},
     )
     db.session.execute(
-        text("UPDATE referral_clicks SET clicked_on = clicked_on - 20 WHERE id = (SELECT min(id) FROM referral_clicks)")
+        text(
+            "UPDATE referral_clicks SET clicked_on = clicked_on - 20 WHERE id = (SELECT min(id) FROM referral_clicks)"
+        )
     )
     db.session.commit()
     _log_in(client, user)

@@ -1,0 +1,155 @@
+"""Registration cost against network size: does a sign-up get slower as the network grows?
+
+    .venv/bin/python bench/registration.py --users 10000 1000000 --samples 300
+
+For each size: builds a network in a scratch database (set-based SQL, each user referred by
+a random earlier one, referral rows for tiers 1-3), then times, in the same run:
+  - service: create_user + referral chain through the app (password hash precomputed, so
+    argon2's fixed ~50 ms does not hide the database work),
+  - raw:     the same rows written by hand-written SQL over one psycopg connection
+             (INSERT the user, INSERT ... SELECT the chain), the least the database must do.
+Loopback only; bounded by --samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from flask_migrate import upgrade
+
+from app import create_app
+from app.extensions import db
+from app.models import User
+from app.services import accounts
+from app.services.passwords import hash_password
+from tests.services_under_test import recreate_database, server_urls
+
+BUILD = [
+    """
+    INSERT INTO users (id, username, email, password_hash, referral_code, referred_by)
+    SELECT 'u' || i, 'user' || i, 'user' || i || '@example.com', :hash,
+           upper(substr(md5(i::text), 1, 8)),
+           CASE WHEN i > 1 THEN 'u' || (1 + floor(random() * (i - 1)))::int END
+    FROM generate_series(1, :n) AS i
+    """,
+    """
+    INSERT INTO referrals (id, referrer_id, referred_user_id, tier)
+    SELECT new_id(), referred_by, id, 1 FROM users WHERE referred_by IS NOT NULL
+    """,
+    """
+    INSERT INTO referrals (id, referrer_id, referred_user_id, tier)
+    SELECT new_id(), up.referrer_id, r.referred_user_id, r.tier + 1
+    FROM referrals r JOIN referrals up ON up.referred_user_id = r.referrer_id AND up.tier = 1
+    WHERE r.tier = :tier
+    """,
+]
+
+RAW_USER = """
+INSERT INTO users (id, username, email, password_hash, referral_code, referred_by)
+VALUES (%(id)s, %(id)s, %(email)s, %(hash)s, %(code)s, %(referrer)s)
+"""
+RAW_CHAIN = """
+INSERT INTO referrals (id, referrer_id, referred_user_id, tier)
+SELECT new_id(), %(referrer)s::varchar, %(id)s::varchar, 1
+UNION ALL
+SELECT new_id(), referrer_id, %(id)s::varchar, tier + 1 FROM referrals
+WHERE referred_user_id = %(referrer)s::varchar AND tier < 3
+"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
+
+
+def build(app, n: int, password_hash: str) -> float:
+    started = time.perf_counter()
+    with app.app_context():
+        db.session.execute(db.text(BUILD[0]), {"hash": password_hash, "n": n})
+        db.session.execute(db.text(BUILD[1]))
+        for tier in (1, 2):
+            db.session.execute(db.text(BUILD[2]), {"tier": tier})
+        db.session.commit()
+        db.session.execute(db.text("ANALYZE"))
+        db.session.commit()
+    return time.perf_counter() - started
+
+
+def time_service(app, n: int, samples: int, password_hash: str, rng) -> list[float]:
+    timings = []
+    with app.app_context():
+        accounts.hash_password = lambda _password: password_hash  # argon2 is not the subject
+        for i in range(samples):
+            referrer = db.session.get(User, f"u{rng.randint(1, n)}")
+            started = time.perf_counter()
+            accounts.create_user(
+                username=f"svc{i}", email=f"svc{i}@example.com", password="x", referrer=referrer
+            )
+            db.session.commit()
+            timings.append(time.perf_counter() - started)
+            db.session.expunge_all()
+        accounts.hash_password = hash_password
+    return timings
+
+
+def time_raw(url: str, n: int, samples: int, password_hash: str, rng) -> list[float]:
+    timings = []
+    with psycopg.connect(url) as conn:
+        for i in range(samples):
+            params = {
+                "id": f"raw{i}",
+                "email": f"raw{i}@example.com",
+                "hash": password_hash,
+                "code": f"R{i:07d}",
+                "referrer": f"u{rng.randint(1, n)}",
+            }
+            started = time.perf_counter()
+            with conn.transaction():
+                conn.execute(RAW_USER, params)
+                conn.execute(RAW_CHAIN, params)
+            timings.append(time.perf_counter() - started)
+    return timings
+
+
+def main() -> int:
+    import random
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, nargs="+", default=[10_000, 1_000_000])
+    parser.add_argument("--samples", type=int, default=300)
+    args = parser.parse_args()
+    server, redis_url = server_urls()
+    password_hash = hash_password("bench-password")
+    print(
+        "| existing users | build s | service mean ms | p95 ms | raw SQL mean ms | p95 ms | raw/service |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for n in args.users:
+        url = recreate_database(server, "refmlm_bench")
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis_url})
+        with app.app_context():
+            upgrade()
+        built = build(app, n, password_hash)
+        rng = random.Random(n)
+        service = time_service(app, n, args.samples, password_hash, rng)
+        raw = time_raw(url.replace("+psycopg", ""), n, args.samples, password_hash, rng)
+        s_mean, r_mean = statistics.mean(service) * 1000, statistics.mean(raw) * 1000
+        print(
+            f"| {n:,} | {built:.1f} | {s_mean:.2f} | {percentile(service, 95) * 1000:.2f} "
+            f"| {r_mean:.2f} | {percentile(raw, 95) * 1000:.2f} | {r_mean / s_mean:.2f} |",
+            flush=True,
+        )
+        with app.app_context():
+            db.engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
