@@ -81,7 +81,8 @@ def test_link_stats_count_visitors_signups_and_paying(client, app):
     )
     db.session.execute(
         text(
-            "UPDATE referral_clicks SET clicked_on = clicked_on - 20 WHERE id = (SELECT min(id) FROM referral_clicks)"
+            "UPDATE referral_clicks SET clicked_on = clicked_on - 20 "
+            "WHERE id = (SELECT min(id) FROM referral_clicks)"
         )
     )
     db.session.commit()
