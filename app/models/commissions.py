@@ -9,7 +9,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import ID_LENGTH, Base, IdMixin, Money, TimestampMixin
-from app.models.transitions import Transitions, sql_in
+from app.models.transitions import HasStatus, Transitions, sql_in
 
 if TYPE_CHECKING:
     from app.models.referrals import Referral
@@ -26,7 +26,8 @@ COMMISSION_TRANSITIONS = Transitions(
 )
 
 
-class Commission(IdMixin, TimestampMixin, Base):
+class Commission(HasStatus, IdMixin, TimestampMixin, Base):
+    TRANSITIONS = COMMISSION_TRANSITIONS
     __tablename__ = "commissions"
 
     user_id: Mapped[str] = mapped_column(
@@ -49,7 +50,3 @@ class Commission(IdMixin, TimestampMixin, Base):
         Index("ix_commissions_user_id", user_id),
         Index("ix_commissions_status", status),
     )
-
-    def transition_to(self, new_status: str) -> None:
-        COMMISSION_TRANSITIONS.check(self.status, new_status)
-        self.status = new_status

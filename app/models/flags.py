@@ -8,7 +8,7 @@ from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Tex
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import ID_LENGTH, Base, IdMixin, TimestampMixin
-from app.models.transitions import Transitions, sql_in
+from app.models.transitions import HasStatus, Transitions, sql_in
 
 FLAG_REASONS = frozenset({"email_alias", "same_ip"})
 FLAG_TRANSITIONS = Transitions(
@@ -21,7 +21,8 @@ FLAG_TRANSITIONS = Transitions(
 )
 
 
-class ReferralFlag(IdMixin, TimestampMixin, Base):
+class ReferralFlag(HasStatus, IdMixin, TimestampMixin, Base):
+    TRANSITIONS = FLAG_TRANSITIONS
     __tablename__ = "referral_flags"
 
     referred_user_id: Mapped[str] = mapped_column(
@@ -44,7 +45,3 @@ class ReferralFlag(IdMixin, TimestampMixin, Base):
         UniqueConstraint("referred_user_id", "reason", name="uq_referral_flags_user_reason"),
         Index("ix_referral_flags_open", "status", postgresql_where="status = 'open'"),
     )
-
-    def transition_to(self, new_status: str) -> None:
-        FLAG_TRANSITIONS.check(self.status, new_status)
-        self.status = new_status

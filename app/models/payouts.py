@@ -9,7 +9,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import ID_LENGTH, Base, IdMixin, Money, TimestampMixin
-from app.models.transitions import Transitions, sql_in
+from app.models.transitions import HasStatus, Transitions, sql_in
 
 if TYPE_CHECKING:
     from app.models.users import User
@@ -26,7 +26,8 @@ PAYOUT_TRANSITIONS = Transitions(
 PAYMENT_METHODS = frozenset({"stripe", "lemon_squeezy"})
 
 
-class Payout(IdMixin, TimestampMixin, Base):
+class Payout(HasStatus, IdMixin, TimestampMixin, Base):
+    TRANSITIONS = PAYOUT_TRANSITIONS
     __tablename__ = "payouts"
 
     user_id: Mapped[str] = mapped_column(
@@ -53,7 +54,3 @@ class Payout(IdMixin, TimestampMixin, Base):
             postgresql_where=text("transaction_reference IS NOT NULL"),
         ),
     )
-
-    def transition_to(self, new_status: str) -> None:
-        PAYOUT_TRANSITIONS.check(self.status, new_status)
-        self.status = new_status

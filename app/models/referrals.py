@@ -8,7 +8,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstra
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import ID_LENGTH, Base, IdMixin, TimestampMixin
-from app.models.transitions import Transitions, sql_in
+from app.models.transitions import HasStatus, Transitions, sql_in
 
 if TYPE_CHECKING:
     from app.models.commissions import Commission
@@ -25,7 +25,8 @@ REFERRAL_TRANSITIONS = Transitions(
 )
 
 
-class Referral(IdMixin, TimestampMixin, Base):
+class Referral(HasStatus, IdMixin, TimestampMixin, Base):
+    TRANSITIONS = REFERRAL_TRANSITIONS
     __tablename__ = "referrals"
 
     referrer_id: Mapped[str] = mapped_column(
@@ -54,7 +55,3 @@ class Referral(IdMixin, TimestampMixin, Base):
         Index("ix_referrals_referrer_id", referrer_id),
         Index("ix_referrals_status", status),
     )
-
-    def transition_to(self, new_status: str) -> None:
-        REFERRAL_TRANSITIONS.check(self.status, new_status)
-        self.status = new_status

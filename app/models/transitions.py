@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import ClassVar
 
 
 class InvalidTransition(ValueError):
@@ -29,6 +30,17 @@ class Transitions:
             raise InvalidTransition(
                 f"{self.model}: cannot go from {old!r} to {new!r}; allowed from {old!r}: {allowed}"
             )
+
+
+class HasStatus:
+    """A model whose ``status`` only changes through its class's ``TRANSITIONS`` table."""
+
+    TRANSITIONS: ClassVar[Transitions]
+    status: str
+
+    def transition_to(self, new_status: str) -> None:
+        self.TRANSITIONS.check(self.status, new_status)
+        self.status = new_status
 
 
 def sql_in(values: frozenset[str]) -> str:

@@ -8,12 +8,14 @@ import pytest
 
 from app.models import (
     COMMISSION_TRANSITIONS,
+    FLAG_TRANSITIONS,
     PAYOUT_TRANSITIONS,
     REFERRAL_TRANSITIONS,
     Commission,
     InvalidTransition,
     Payout,
     Referral,
+    ReferralFlag,
 )
 
 EXPECTED = {
@@ -26,6 +28,11 @@ EXPECTED = {
         Commission,
         COMMISSION_TRANSITIONS,
         {("pending", "paid"), ("pending", "cancelled")},
+    ),
+    "referral flag": (
+        ReferralFlag,
+        FLAG_TRANSITIONS,
+        {("open", "cleared"), ("open", "confirmed")},
     ),
     "payout": (
         Payout,
@@ -62,7 +69,7 @@ def test_transition_table(name, old, new, allowed):
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_unknown_status_is_refused(name):
     model, _, _ = EXPECTED[name]
-    obj = model(status="pending")
+    obj = model(status=sorted(EXPECTED[name][1].statuses)[0])
     with pytest.raises(InvalidTransition, match="unknown status 'approved'"):
         obj.transition_to("approved")
 
