@@ -7,7 +7,7 @@ from flask import Flask
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.services.accounts import create_user
+from app.services.accounts import create_user, unique_violation
 from app.services.demo import ADMIN_EMAIL, DEMO_AFFILIATES, DEMO_PASSWORD, build_demo_network
 from app.services.program import seed_program_defaults
 
@@ -31,7 +31,10 @@ def create_admin_command(email: str, username: str, password: str) -> None:
         db.session.commit()
     except IntegrityError as exc:
         db.session.rollback()
-        raise click.ClickException(f"A user with the email {email} already exists.") from exc
+        problem = unique_violation(exc)
+        if problem is None:
+            raise
+        raise click.ClickException(f"{problem[0]}: {problem[1]}") from exc
     click.echo(f"Admin {user.username} <{user.email}> created.")
 
 

@@ -38,7 +38,7 @@ def test_create_admin_with_taken_email_fails_cleanly(runner):
     runner.invoke(args=args, input="a-long-password\na-long-password\n")
     result = runner.invoke(args=args, input="a-long-password\na-long-password\n")
     assert result.exit_code != 0
-    assert "already" in result.output
+    assert "already exists" in result.output
 
 
 def test_demo_builds_a_network_several_tiers_deep_and_is_idempotent(runner):

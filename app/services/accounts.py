@@ -20,6 +20,13 @@ from app.services.referral_codes import generate_referral_code, normalize_code
 from app.services.referrals import write_referral_chain
 
 MIN_PASSWORD_LENGTH = 10
+EMAIL_TAKEN = "An account with this email already exists. Log in instead?"
+USERNAME_TAKEN = "This username is taken. Try another."
+# Which unique index a lost race hit, and the form field and message it means.
+_UNIQUE_FIELDS = {
+    "uq_users_email_lower": ("email", EMAIL_TAKEN),
+    "uq_users_username_lower": ("username", USERNAME_TAKEN),
+}
 _CODE_ATTEMPTS = 5
 
 
@@ -117,9 +124,9 @@ def register_user(
     elif not get_settings().allow_direct_signups:
         errors["referral_code"] = "You need a referral code to join this program."
     if find_user_by_email(email):
-        errors["email"] = "An account with this email already exists. Log in instead?"
+        errors["email"] = EMAIL_TAKEN
     if _username_taken(username):
-        errors["username"] = "This username is taken. Try another."
+        errors["username"] = USERNAME_TAKEN
     problem = password_problem(password, email=email, username=username)
     if problem:
         errors["password"] = problem
@@ -135,16 +142,10 @@ def register_user(
             signup_ip_hash=ip_hash,
         )
     except IntegrityError as exc:  # lost a race with a concurrent registration
-        constraint = str(exc.orig)
-        if "uq_users_email_lower" in constraint:
-            raise RegistrationRejected(
-                {"email": "An account with this email already exists."}
-            ) from exc
-        if "uq_users_username_lower" in constraint:
-            raise RegistrationRejected(
-                {"username": "This username is taken. Try another."}
-            ) from exc
-        raise
+        problem = unique_violation(exc)
+        if problem is None:
+            raise
+        raise RegistrationRejected(dict([problem])) from exc
     audit.record(
         "user.registered",
         actor_id=user.id,
@@ -156,6 +157,14 @@ def register_user(
     if referrer is not None:
         flag_suspicious_referral(user, referrer, ip_hash)
     return user
+
+
+def unique_violation(exc: IntegrityError) -> tuple[str, str] | None:
+    """(field, message) when ``exc`` is a taken email or username, else ``None``."""
+    for index, problem in _UNIQUE_FIELDS.items():
+        if index in str(exc.orig):
+            return problem
+    return None
 
 
 def _username_taken(username: str) -> bool:

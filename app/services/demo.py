@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-
-from app.extensions import db
 from app.models import User
-from app.services.accounts import create_user
+from app.services.accounts import create_user, find_user_by_email
 
 DEMO_PASSWORD = "demo-password-2026"
 ADMIN_EMAIL = "admin@example.com"
@@ -31,12 +28,12 @@ def build_demo_network() -> list[User]:
     """Create the demo admin and affiliates that are missing. Idempotent; flushes only."""
     created = []
     by_name: dict[str, User] = {}
-    if not _find(ADMIN_EMAIL):
+    if not find_user_by_email(ADMIN_EMAIL):
         created.append(
             create_user(username="admin", email=ADMIN_EMAIL, password=DEMO_PASSWORD, is_admin=True)
         )
     for username, referrer_name in DEMO_AFFILIATES:
-        user = _find(demo_email(username))
+        user = find_user_by_email(demo_email(username))
         if user is None:
             user = create_user(
                 username=username,
@@ -47,9 +44,3 @@ def build_demo_network() -> list[User]:
             created.append(user)
         by_name[username] = user
     return created
-
-
-def _find(email: str) -> User | None:
-    return db.session.execute(
-        select(User).where(func.lower(User.email) == email.lower())
-    ).scalar_one_or_none()

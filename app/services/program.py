@@ -32,6 +32,7 @@ def get_settings() -> ReferralProgramSettings:
 
 def set_max_tier_level(level: int, *, actor_id: str | None) -> None:
     """Change the max tier; raising it enqueues the referral backfill after commit. Audited."""
+    # Imported here: the job module imports the referral services, which import this one.
     from app.jobs.queueing import enqueue_after_commit
     from app.jobs.referrals import backfill_referral_tiers_job
     from app.services import audit
