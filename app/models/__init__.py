@@ -3,6 +3,7 @@
 from app.models.audit import AuditEntry
 from app.models.clicks import ReferralClick
 from app.models.commissions import COMMISSION_TRANSITIONS, Commission
+from app.models.downline import BranchEarning, DownlineCount
 from app.models.flags import FLAG_REASONS, FLAG_TRANSITIONS, ReferralFlag
 from app.models.payouts import PAYMENT_METHODS, PAYOUT_TRANSITIONS, Payout
 from app.models.program import PAYOUT_FREQUENCIES, MLMTier, ReferralProgramSettings
@@ -19,7 +20,9 @@ __all__ = [
     "PAYOUT_TRANSITIONS",
     "REFERRAL_TRANSITIONS",
     "AuditEntry",
+    "BranchEarning",
     "Commission",
+    "DownlineCount",
     "InvalidTransition",
     "MLMTier",
     "Payout",

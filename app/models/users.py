@@ -48,7 +48,14 @@ class User(UserMixin, IdMixin, TimestampMixin, Base):
         # Case-insensitive uniqueness; also the index that login looks emails up by.
         Index("uq_users_email_lower", func.lower(email), unique=True),
         Index("uq_users_username_lower", func.lower(username), unique=True),
-        Index("ix_users_referred_by", referred_by),
+        # Children of a node in join order: the tree's keyset pages.
+        Index("ix_users_referred_by_created_at", referred_by, "created_at", "id"),
+        # Username prefix search (LIKE 'abc%') whatever the database's collation.
+        Index(
+            "ix_users_username_pattern",
+            func.lower(username).label("username_pattern"),
+            postgresql_ops={"username_pattern": "text_pattern_ops"},
+        ),
     )
 
     def __repr__(self) -> str:
