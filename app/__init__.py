@@ -42,12 +42,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     cli.init_app(app)
     app.add_template_filter(format_money, "money")
 
+    from app.admin import bp as admin_bp
     from app.auth import bp as auth_bp
     from app.health import bp as health_bp
     from app.links import bp as links_bp
     from app.main import bp as main_bp
     from app.portal import bp as portal_bp
+    from app.tree import bp as tree_bp
 
-    for blueprint in (main_bp, health_bp, auth_bp, links_bp, portal_bp):
+    for blueprint in (main_bp, health_bp, auth_bp, links_bp, portal_bp, tree_bp, admin_bp):
         app.register_blueprint(blueprint)
     return app

@@ -46,7 +46,7 @@ def handle_unexpected(exc: Exception):
         return handle_http_exception(exc)
     current_app.logger.exception("Unhandled error", exc_info=exc)
     db.session.rollback()
-    return _render_error(500, InternalServerError.name, _MESSAGES[500])
+    return _render_error(500, InternalServerError().name, _MESSAGES[500])
 
 
 def init_app(app: Flask) -> None:

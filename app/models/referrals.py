@@ -52,6 +52,7 @@ class Referral(HasStatus, IdMixin, TimestampMixin, Base):
         CheckConstraint("tier >= 1", name="tier_positive"),
         # One referrer per user per tier; its leading column also serves lookups by user.
         UniqueConstraint("referred_user_id", "tier", name="uq_referrals_referred_user_id_tier"),
-        Index("ix_referrals_referrer_id", referrer_id),
+        # A referrer's network, newest first (dashboard) or since a date (link stats).
+        Index("ix_referrals_referrer_id_created_at", referrer_id, "created_at"),
         Index("ix_referrals_status", status),
     )

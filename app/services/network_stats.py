@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Referral, ReferralClick, User
+from app.models import DownlineCount, Referral, ReferralClick, User
 from app.services.program import get_settings
 
 STAT_PERIODS = (7, 30, 90)
@@ -57,12 +57,14 @@ class NetworkSummary:
 
 
 def network_summary(user_id: str, recent_limit: int = 10) -> NetworkSummary:
-    """Direct referrals, network size within the max tier, and the latest sign-ups in it."""
+    """Direct referrals, network size within the max tier (precomputed counts), and the
+    latest sign-ups in it."""
     max_tier = get_settings().max_tier_level
     direct, network = db.session.execute(
-        select(func.count().filter(Referral.tier == 1), func.count()).where(
-            Referral.referrer_id == user_id, Referral.tier <= max_tier
-        )
+        select(
+            func.coalesce(func.sum(DownlineCount.members).filter(DownlineCount.depth == 1), 0),
+            func.coalesce(func.sum(DownlineCount.members), 0),
+        ).where(DownlineCount.user_id == user_id, DownlineCount.depth <= max_tier)
     ).one()
     recent = db.session.execute(
         select(User, Referral.tier)

@@ -150,6 +150,10 @@ def upgrade():
     )
     op.drop_index("ix_users_referred_by", table_name="users")
     op.create_index("ix_users_referred_by_created_at", "users", ["referred_by", "created_at", "id"])
+    op.drop_index("ix_referrals_referrer_id", table_name="referrals")
+    op.create_index(
+        "ix_referrals_referrer_id_created_at", "referrals", ["referrer_id", "created_at"]
+    )
     op.execute("CREATE INDEX ix_users_username_pattern ON users (lower(username) text_pattern_ops)")
     op.execute(BACKFILL)
     op.execute(TRIGGERS)
@@ -164,5 +168,7 @@ def downgrade():
     op.drop_index("ix_users_username_pattern", table_name="users")
     op.drop_index("ix_users_referred_by_created_at", table_name="users")
     op.create_index("ix_users_referred_by", "users", ["referred_by"])
+    op.drop_index("ix_referrals_referrer_id_created_at", table_name="referrals")
+    op.create_index("ix_referrals_referrer_id", "referrals", ["referrer_id"])
     op.drop_table("downline_counts")
     op.drop_table("branch_earnings")

@@ -1,0 +1,83 @@
+"""The tree and search views, shared by the affiliate's own tree and the admin's view of anyone's.
+
+Each takes the scope (whose tree, how deep) and the URLs to link nodes to; everything else is
+the same: parse the query string, call the downline services, render a page or a fragment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import abort, request, url_for
+
+from app.htmx import render, wants_fragment
+from app.services.downline import (
+    PAGE_SIZE,
+    Cursor,
+    TreeScope,
+    children_page,
+    find_path,
+    load_nodes,
+)
+from app.services.downline_search import MAX_QUERY_LENGTH, search_downline
+
+
+@dataclass(frozen=True)
+class TreeLinks:
+    """Where a tree links to: its own endpoint (for nodes and pages) and its search."""
+
+    tree_endpoint: str
+    search_endpoint: str
+    title: str
+    args: dict[str, str] = field(default_factory=dict)
+
+    def node(self, node_id: str, after: Cursor | None = None) -> str:
+        cursor = after.encode() if after else None
+        return url_for(self.tree_endpoint, node=node_id, after=cursor, **self.args)
+
+    def search(self, query: str | None = None) -> str:
+        return url_for(self.search_endpoint, q=query or None, **self.args)
+
+
+def _cursor_arg() -> Cursor | None:
+    token = request.args.get("after")
+    if not token:
+        return None
+    try:
+        return Cursor.decode(token)
+    except ValueError:
+        abort(400)
+
+
+def show_tree(scope: TreeScope, links: TreeLinks):
+    """``?node=<id>`` opens the tree at that node (404 outside the visible downline);
+    ``&after=<cursor>`` shows its next page of children. HTMX gets only the children."""
+    node_id = request.args.get("node") or scope.root_id
+    after = _cursor_arg()
+    path = find_path(scope, node_id)
+    if path is None:
+        abort(404)
+    children = children_page(scope, path[-1], len(path) - 1, after)
+    # The fragment is only the children; the page also shows the path down from the root.
+    return render(
+        "tree/network.html",
+        "tree/_children.html",
+        scope=scope,
+        path=[] if wants_fragment() else load_nodes(scope, path),
+        children=children,
+        links=links,
+        page_size=PAGE_SIZE,
+    )
+
+
+def show_search(scope: TreeScope, links: TreeLinks):
+    """``?q=<prefix>``: matches in the visible downline with their paths (fragment for HTMX)."""
+    result = search_downline(scope, request.args.get("q"))
+    return render(
+        "tree/search.html",
+        "tree/_search_results.html",
+        result=result,
+        links=links,
+        root_id=scope.root_id,
+        max_query_length=MAX_QUERY_LENGTH,
+    )
