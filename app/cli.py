@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 from flask import Flask
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.services.accounts import create_user, unique_violation
-from app.services.demo import ADMIN_EMAIL, DEMO_AFFILIATES, DEMO_PASSWORD, build_demo_network
+from app.services.accounts import create_user, find_user_by_email, unique_violation
+from app.services.demo import (
+    ADMIN_EMAIL,
+    DEMO_AFFILIATES,
+    DEMO_PASSWORD,
+    build_demo_network,
+    demo_email,
+)
+from app.services.network_generator import AlreadyGenerated, generate_network
 from app.services.program import seed_program_defaults
 
 
@@ -39,7 +49,12 @@ def create_admin_command(email: str, username: str, password: str) -> None:
 
 
 @click.command("demo")
-def demo_command() -> None:
+@click.option(
+    "--users",
+    type=click.IntRange(min=1, max=10_000_000),
+    help="Also generate a network of this many users below alice (once per database).",
+)
+def demo_command(users: int | None) -> None:
     """Load the demo network (idempotent) and print its logins."""
     seed_program_defaults()
     created = build_demo_network()
@@ -48,6 +63,24 @@ def demo_command() -> None:
     click.echo(f"  admin:      {ADMIN_EMAIL} / {DEMO_PASSWORD}")
     names = ", ".join(name for name, _ in DEMO_AFFILIATES)
     click.echo(f"  affiliates: <name>@example.com / {DEMO_PASSWORD}  ({names})")
+    if users:
+        _generate(users)
+
+
+def _generate(users: int) -> None:
+    started = time.perf_counter()
+    try:
+        network = generate_network(users, attach_to=find_user_by_email(demo_email("alice")))
+    except AlreadyGenerated as exc:
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    db.session.execute(text("ANALYZE"))
+    db.session.commit()
+    click.echo(
+        f"Generated {network.users:,} users and {network.referrals:,} referral rows below alice "
+        f"in {time.perf_counter() - started:.0f} s: depth up to {network.max_depth}, "
+        f"largest fan-out {network.largest_fan_out:,}. Their password is the demo password."
+    )
 
 
 def init_app(app: Flask) -> None:

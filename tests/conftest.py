@@ -15,6 +15,7 @@ from app import create_app
 from app.extensions import db, limiter
 from app.jobs.queueing import get_redis
 from app.services.program import seed_program_defaults
+from tests.factories import PASSWORD
 from tests.services_under_test import recreate_database, redis_url_for_tests, server_urls
 
 
@@ -100,3 +101,8 @@ def csrf_token(client, path: str = "/") -> str:
     match = _CSRF.search(html)
     assert match, f"no CSRF token on {path}"
     return match.group(1) or match.group(2)
+
+
+def log_in(client, email: str, password: str = PASSWORD) -> None:
+    data = {"csrf_token": csrf_token(client, "/login"), "email": email, "password": password}
+    assert client.post("/login", data=data).status_code == 302

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
+from unittest import mock
 
 from app.extensions import db
 from app.models import User
 from app.services.accounts import create_user
+from app.services.passwords import hash_password
 
 _seq = itertools.count(1)
 PASSWORD = "correct-horse-battery"
+
+
+@functools.cache
+def cached_hash(password: str) -> str:
+    """argon2id takes ~90 ms by design; builders hash each distinct password once."""
+    return hash_password(password)
 
 
 def make_user(referrer: User | None = None, **overrides: object) -> User:
     n = next(_seq)
     fields = {"username": f"user{n}", "email": f"user{n}@example.com", "password": PASSWORD}
     fields.update(overrides)
-    user = create_user(referrer=referrer, **fields)
+    with mock.patch("app.services.accounts.hash_password", cached_hash):
+        user = create_user(referrer=referrer, **fields)
     db.session.commit()
     return user
 

@@ -124,5 +124,5 @@ def search_downline(scope: TreeScope, raw_query: str | None) -> SearchResult:
 
 def _named(paths: list[list[str]]) -> list[list[PathStep]]:
     ids = list({node_id for path in paths for node_id in path})
-    names = dict(db.session.execute(_USERNAMES, {"ids": ids}).tuples().all()) if ids else {}
+    names = dict(db.session.execute(_USERNAMES, {"ids": ids}).all()) if ids else {}
     return [[PathStep(node_id, names[node_id]) for node_id in path] for path in paths]

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import AuditEntry, Referral, User
 from app.services.passwords import verify_password
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, log_in
 from tests.factories import PASSWORD, make_user
 
 HX = {"HX-Request": "true"}
@@ -176,14 +176,9 @@ def test_successful_logins_do_not_count_towards_the_limit(client):
         client.post("/logout", data={"csrf_token": csrf_token(client, "/dashboard")})
 
 
-def _log_in(client, email: str = "me@example.com") -> None:
-    data = {"csrf_token": csrf_token(client, "/login"), "email": email, "password": PASSWORD}
-    assert client.post("/login", data=data).status_code == 302
-
-
 def test_password_change(client):
     user = make_user(email="me@example.com")
-    _log_in(client)
+    log_in(client, "me@example.com")
     token = csrf_token(client, "/account/password")
     bad = client.post(
         "/account/password",

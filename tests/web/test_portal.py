@@ -9,15 +9,10 @@ from sqlalchemy import text
 
 from app.extensions import db
 from app.models import Commission, Referral
-from tests.conftest import csrf_token
-from tests.factories import PASSWORD, make_chain, make_user
+from tests.conftest import log_in
+from tests.factories import make_chain, make_user
 
 HX = {"HX-Request": "true"}
-
-
-def _log_in(client, user) -> None:
-    data = {"csrf_token": csrf_token(client, "/login"), "email": user.email, "password": PASSWORD}
-    assert client.post("/login", data=data).status_code == 302
 
 
 @pytest.mark.parametrize("path", ["/dashboard", "/link", "/link/qr.svg", "/account/password"])
@@ -30,7 +25,7 @@ def test_portal_pages_need_a_login(client, path):
 def test_dashboard_shows_network_and_zero_earnings(client):
     chain = make_chain(5)
     make_user(referrer=chain[0])
-    _log_in(client, chain[0])
+    log_in(client, chain[0].email)
     html = client.get("/dashboard").get_data(as_text=True)
     assert 'data-stat="direct">2<' in html
     assert 'data-stat="network">4<' in html  # tiers 1-3 only: chain[1..3] and the extra user
@@ -46,7 +41,7 @@ def test_dashboard_earnings_come_from_commissions(client):
         Commission(user_id=root.id, referral_id=referral.id, amount=Decimal("12.50"), tier=1)
     )
     db.session.commit()
-    _log_in(client, root)
+    log_in(client, root.email)
     html = client.get("/dashboard").get_data(as_text=True)
     assert 'data-stat="pending">12.50 USD<' in html
     assert 'data-stat="available">12.50 USD<' in html
@@ -54,7 +49,7 @@ def test_dashboard_earnings_come_from_commissions(client):
 
 def test_link_page_has_the_link_qr_and_share_links(client):
     user = make_user()
-    _log_in(client, user)
+    log_in(client, user.email)
     html = client.get("/link").get_data(as_text=True)
     link = f"http://localhost/r/{user.referral_code}"
     assert f'value="{link}" readonly' in html
@@ -86,7 +81,7 @@ def test_link_stats_count_visitors_signups_and_paying(client, app):
         )
     )
     db.session.commit()
-    _log_in(client, user)
+    log_in(client, user.email)
     week = client.get("/link?days=7", headers=HX)
     html = week.get_data(as_text=True)
     assert week.status_code == 200 and "<html" not in html and "HX-Request" in week.headers["Vary"]
@@ -101,7 +96,7 @@ def test_link_stats_count_visitors_signups_and_paying(client, app):
 
 def test_unknown_period_falls_back_to_30_days(client):
     user = make_user()
-    _log_in(client, user)
+    log_in(client, user.email)
     html = client.get("/link?days=abc", headers=HX).get_data(as_text=True)
     assert 'aria-current="true">Last 30 days' in html
 

@@ -1,0 +1,188 @@
+"""The downline tree: precomputed counts stay exact, paths and pages are right, depth holds."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import select, text, update
+
+from app.extensions import db
+from app.models import BranchEarning, Commission, Referral, User
+from app.services.accounts import register_user
+from app.services.downline import (
+    PAGE_SIZE,
+    Cursor,
+    admin_scope,
+    affiliate_scope,
+    children_page,
+    find_path,
+    load_nodes,
+)
+from tests.factories import PASSWORD, cached_hash, make_chain, make_user
+
+# The oracle: every (ancestor, depth) pair counted by walking the whole tree.
+RECOUNT = text(
+    """
+    WITH RECURSIVE up (ancestor, depth) AS (
+        SELECT referred_by, 1 FROM users WHERE referred_by IS NOT NULL
+        UNION ALL
+        SELECT u.referred_by, up.depth + 1 FROM up JOIN users u ON u.id = up.ancestor
+        WHERE u.referred_by IS NOT NULL
+    )
+    SELECT ancestor, depth, count(*) FROM up GROUP BY 1, 2 ORDER BY 1, 2
+    """
+)
+STORED = text("SELECT user_id, depth, members FROM downline_counts ORDER BY 1, 2")
+
+
+def assert_counts_exact() -> None:
+    stored = db.session.execute(STORED).all()
+    assert stored, "no counts stored"
+    assert stored == db.session.execute(RECOUNT).all()
+
+
+def test_registration_counts_the_new_member_at_every_upline_level():
+    chain = make_chain(5)
+    make_user(referrer=chain[1])
+    assert_counts_exact()
+    root = load_nodes(admin_scope(chain[0].id), [chain[0].id])[0]
+    assert (root.direct, root.downline) == (1, 5)
+
+
+def test_counts_stay_exact_under_concurrent_registrations(app, monkeypatch):
+    """Two hundred sign-ups from ten threads at once, under uplines that share ancestors."""
+    monkeypatch.setattr("app.services.accounts.hash_password", cached_hash)
+    chain = make_chain(4)
+    codes = [user.referral_code for user in chain]
+
+    def register(n: int) -> None:
+        with app.app_context():
+            register_user(
+                username=f"rush{n}",
+                email=f"rush{n}@example.com",
+                password=PASSWORD,
+                referral_code=codes[n % len(codes)],
+                ip_hash=f"ip-{n}",
+            )
+            db.session.commit()
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        list(pool.map(register, range(200)))
+    assert_counts_exact()
+    top = db.session.execute(
+        text("SELECT sum(members) FROM downline_counts WHERE user_id = :id"), {"id": chain[0].id}
+    ).scalar_one()
+    assert top == 3 + 200
+
+
+def _commission(referral: Referral, amount: str) -> Commission:
+    commission = Commission(
+        user_id=referral.referrer_id,
+        referral_id=referral.id,
+        amount=Decimal(amount),
+        tier=referral.tier,
+    )
+    db.session.add(commission)
+    db.session.commit()
+    return commission
+
+
+def _branch_earnings(earner: User) -> dict[str, Decimal]:
+    rows = db.session.execute(
+        select(User.username, BranchEarning.amount)
+        .join(User, User.id == BranchEarning.member_id)
+        .where(BranchEarning.earner_id == earner.id)
+    )
+    return {name: amount for name, amount in rows if amount}
+
+
+def test_branch_earnings_follow_commissions_through_their_changes():
+    root, child, grandchild, buyer = make_chain(4)
+    referral = db.session.scalars(
+        select(Referral).where(Referral.referred_user_id == buyer.id, Referral.tier == 3)
+    ).one()
+    commission = _commission(referral, "7.50")
+    expected = {child.username: Decimal("7.50"), grandchild.username: Decimal("7.50")}
+    assert _branch_earnings(root) == {**expected, buyer.username: Decimal("7.50")}
+
+    db.session.execute(update(Commission).values(amount=Decimal("5.00")))
+    db.session.commit()
+    assert set(_branch_earnings(root).values()) == {Decimal("5.00")}
+
+    commission.transition_to("cancelled")
+    db.session.commit()
+    assert _branch_earnings(root) == {}
+
+
+def test_path_is_found_within_the_depth_limit_only():
+    chain = make_chain(5)
+    stranger = make_user()
+    scope = affiliate_scope(chain[0].id)  # max tier 3
+    assert find_path(scope, chain[3].id) == [user.id for user in chain[:4]]
+    assert find_path(scope, chain[0].id) == [chain[0].id]
+    assert find_path(scope, chain[4].id) is None  # tier 4
+    assert find_path(scope, stranger.id) is None
+    assert find_path(affiliate_scope(chain[2].id), chain[1].id) is None  # upline, not downline
+    assert find_path(scope, "x" * 500) is None
+    assert len(find_path(admin_scope(chain[0].id), chain[4].id)) == 5
+
+
+def test_children_pages_cover_a_120_child_node_without_gaps_or_repeats():
+    parent = make_user()
+    children = [make_user(referrer=parent) for _ in range(120)]
+    # Half of them share one join time: the id breaks the tie.
+    db.session.execute(
+        update(User)
+        .where(User.id.in_([c.id for c in children[:60]]))
+        .values(created_at=datetime(2026, 1, 1, tzinfo=UTC))
+    )
+    db.session.commit()
+    scope = affiliate_scope(parent.id)
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = children_page(scope, parent.id, 0, cursor)
+        seen += [node.id for node in page.nodes]
+        pages += 1
+        assert len(page.nodes) <= PAGE_SIZE
+        if page.next_cursor is None:
+            break
+        cursor = Cursor.decode(page.next_cursor.encode())
+    assert pages == 3
+    assert len(seen) == len(set(seen)) == 120
+    assert set(seen) == {c.id for c in children}
+
+
+def test_children_beyond_the_max_tier_are_not_listed():
+    chain = make_chain(5)
+    scope = affiliate_scope(chain[0].id)
+    assert [n.id for n in children_page(scope, chain[2].id, 2).nodes] == [chain[3].id]
+    assert children_page(scope, chain[3].id, 3).nodes == []
+    deepest = load_nodes(scope, [c.id for c in chain[:4]])[-1]
+    assert (deepest.level, deepest.visible_levels, deepest.is_expandable) == (3, 0, False)
+    assert [n.id for n in children_page(admin_scope(chain[0].id), chain[3].id, 3).nodes] == [
+        chain[4].id
+    ]
+
+
+def test_node_figures_are_relative_to_the_viewer():
+    chain = make_chain(5)
+    make_user(referrer=chain[1])
+    nodes = load_nodes(affiliate_scope(chain[0].id), [c.id for c in chain[:4]])
+    assert [(n.level, n.direct, n.downline) for n in nodes] == [
+        (0, 1, 4),  # tiers 1-3 below the viewer: chain[1..3] and the extra user
+        (1, 2, 3),  # two levels visible below tier 1
+        (2, 1, 1),
+        (3, 1, 0),  # at the limit: nothing below is visible
+    ]
+    assert nodes[1].status == "pending"
+
+
+def test_cursor_refuses_tokens_it_did_not_make():
+    for token in ("", "abc", "12", "1.", "x.y", "9" * 40 + ".id", "1." + "a" * 40):
+        try:
+            Cursor.decode(token)
+        except ValueError:
+            continue
+        raise AssertionError(f"accepted {token!r}")
