@@ -26,23 +26,24 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class TreeScope:
-    """Whose tree is shown and how many levels below its root the viewer may see."""
+    """Whose tree is shown, and whether the viewer sees all of it (admins) or only down to
+    the program's max tier (the affiliate's own tree; read in the same SQL statement)."""
 
     root_id: str
-    max_levels: int | None  # None: the whole downline (admins)
-
-    @property
-    def depth_limit(self) -> int:
-        return UNLIMITED if self.max_levels is None else self.max_levels
+    is_whole_downline: bool = False
 
 
 def affiliate_scope(user_id: str) -> TreeScope:
-    """An affiliate sees their own downline down to the program's max tier."""
-    return TreeScope(user_id, get_settings().max_tier_level)
+    return TreeScope(user_id)
 
 
 def admin_scope(root_id: str) -> TreeScope:
-    return TreeScope(root_id, None)
+    return TreeScope(root_id, is_whole_downline=True)
+
+
+def depth_limit(scope: TreeScope) -> int:
+    """How many levels below the root the scope's viewer may see."""
+    return UNLIMITED if scope.is_whole_downline else get_settings().max_tier_level
 
 
 @dataclass(frozen=True)
@@ -99,59 +100,82 @@ class ChildrenPage:
     next_cursor: Cursor | None
 
 
-# One row per node of ``nodes(id, level, ord)``: the figures a tree row shows, each from an
-# index lookup (users, the tier-1 referral, at most max-depth counters, one earnings row).
-_NODE_ROWS = """
-SELECT n.id, u.username, u.created_at, r.status, n.level,
+@dataclass(frozen=True)
+class OpenedNode:
+    path: list[str]  # ids from the root down to the node
+    depth_limit: int
+    children: ChildrenPage
+
+
+# The depth the viewer may see: the program's max tier, or everything for admins.
+_LIMIT = f"""
+lim AS (
+    SELECT CASE WHEN :whole THEN {UNLIMITED} ELSE max_tier_level END AS depth
+    FROM referral_program_settings
+)"""  # noqa: S608 - a constant
+# The figures of each node in ``n(id, level, depth_limit)``, each from an index lookup: the
+# user, its tier-1 referral, at most max-depth counters and one branch earnings row.
+_NODE_FIGURES = """
+SELECT n.id, n.level, n.depth_limit, u.username, u.created_at, r.status,
        coalesce(d.direct, 0) AS direct, coalesce(d.downline, 0) AS downline,
        coalesce(b.amount, 0) AS earned
-FROM nodes n
+FROM n
 JOIN users u ON u.id = n.id
 LEFT JOIN referrals r ON r.referred_user_id = n.id AND r.tier = 1
 LEFT JOIN LATERAL (
     SELECT sum(c.members) FILTER (WHERE c.depth = 1) AS direct,
-           sum(c.members) FILTER (WHERE c.depth <= :depth_limit - n.level) AS downline
+           sum(c.members) FILTER (WHERE c.depth <= n.depth_limit - n.level) AS downline
     FROM downline_counts c WHERE c.user_id = n.id
 ) d ON true
 LEFT JOIN branch_earnings b ON b.earner_id = :root AND b.member_id = n.id
-ORDER BY n.ord
 """
-_LISTED = """
-WITH nodes AS (SELECT * FROM unnest(:ids, :levels) WITH ORDINALITY AS t(id, level, ord))
-"""
-_CHILDREN = """
-WITH nodes AS (
-    SELECT id, CAST(:level AS integer) AS level,
-           row_number() OVER (ORDER BY created_at, id) AS ord
-    FROM (
-        SELECT id, created_at FROM users
-        WHERE referred_by = :parent AND (created_at, id) > (:after_at, :after_id)
-        ORDER BY created_at, id
-        LIMIT :limit
-    ) page
+_LISTED = f"""
+WITH {_LIMIT},
+n AS (
+    SELECT t.id, t.level, lim.depth AS depth_limit, t.ord
+    FROM unnest(:ids, :levels) WITH ORDINALITY AS t(id, level, ord), lim
 )
-"""
-_LISTED_NODES = text(_LISTED + _NODE_ROWS).bindparams(
+"""  # noqa: S608 - built from the constant pieces above; values are bound parameters
+_LISTED_NODES = text(_LISTED + _NODE_FIGURES + "ORDER BY n.ord").bindparams(
     bindparam("ids", type_=ARRAY(VARCHAR)),
     bindparam("levels", type_=ARRAY(INTEGER)),
 )
-_CHILD_NODES = text(_CHILDREN + _NODE_ROWS)
-# Walk up from the node, at most depth-limit steps, stopping at the root: O(depth).
-_PATH_UP = text(
-    """
-    WITH RECURSIVE up (id, parent, steps) AS (
-        SELECT id, referred_by, 0 FROM users WHERE id = :node
-        UNION ALL
-        SELECT u.id, u.referred_by, up.steps + 1
-        FROM up JOIN users u ON u.id = up.parent
-        WHERE up.id <> :root AND up.steps < :depth_limit
-    )
-    SELECT id FROM up ORDER BY steps DESC
-    """
+# One statement for an expand: walk up from the node (at most depth-limit steps, stopping at
+# the root: the O(depth) access check), then the keyset page of its children with their
+# figures. No row: the node is outside the visible downline. One row with a null id: no
+# (visible) children.
+_OPEN = f"""
+WITH RECURSIVE {_LIMIT},
+up (id, parent, steps) AS (
+    SELECT id, referred_by, 0 FROM users WHERE id = :node
+    UNION ALL
+    SELECT u.id, u.referred_by, up.steps + 1
+    FROM up JOIN users u ON u.id = up.parent
+    WHERE up.id <> :root AND up.steps < (SELECT depth FROM lim)
+),
+found AS (
+    SELECT (SELECT array_agg(id ORDER BY steps DESC) FROM up) AS path,
+           up.steps AS level, lim.depth
+    FROM up, lim WHERE up.id = :root
+),
+n AS (
+    SELECT c.id, found.level + 1 AS level, found.depth AS depth_limit
+    FROM found CROSS JOIN LATERAL (
+        SELECT id, created_at FROM users
+        WHERE referred_by = :node AND (created_at, id) > (:after_at, :after_id)
+          AND found.level < found.depth
+        ORDER BY created_at, id
+        LIMIT :limit
+    ) c
 )
+SELECT found.path, found.level AS node_level, found.depth AS limit_depth, page.*
+FROM found LEFT JOIN ({_NODE_FIGURES}) page ON true
+ORDER BY page.created_at, page.id
+"""  # noqa: S608 - built from the constant pieces above; values are bound parameters
+_OPEN_NODE = text(_OPEN)
 
 
-def _to_node(row, depth_limit: int) -> TreeNode:
+def _to_node(row) -> TreeNode:
     return TreeNode(
         id=row.id,
         username=row.username,
@@ -161,60 +185,50 @@ def _to_node(row, depth_limit: int) -> TreeNode:
         direct=row.direct,
         downline=row.downline,
         earned=row.earned,
-        visible_levels=max(depth_limit - row.level, 0),
+        visible_levels=max(row.depth_limit - row.level, 0),
     )
 
 
-def find_path(scope: TreeScope, node_id: str) -> list[str] | None:
-    """Ids from the root down to ``node_id`` (root first), or None when the node is not in
-    the scope's visible downline. Costs one index lookup per level between the two."""
+def open_node(scope: TreeScope, node_id: str, after: Cursor | None = None) -> OpenedNode | None:
+    """The node's path from the root and up to ``PAGE_SIZE`` of its children in join order
+    after ``after`` (keyset), in one statement; None when the node is not in the scope's
+    visible downline. Costs one index lookup per level between root and node plus the page:
+    independent of the network's size. No children are listed at the depth limit."""
     if len(node_id) > 32:
         return None
-    ids = db.session.execute(
-        _PATH_UP, {"node": node_id, "root": scope.root_id, "depth_limit": scope.depth_limit}
-    ).scalars()
-    path = list(ids)
-    return path if path and path[0] == scope.root_id else None
+    after = after or _FIRST
+    rows = db.session.execute(
+        _OPEN_NODE,
+        {
+            "node": node_id,
+            "root": scope.root_id,
+            "whole": scope.is_whole_downline,
+            "after_at": after.created_at,
+            "after_id": after.id,
+            "limit": PAGE_SIZE + 1,
+        },
+    ).all()
+    if not rows:
+        return None
+    first = rows[0]
+    nodes = [_to_node(row) for row in rows if row.id is not None]
+    more = len(nodes) > PAGE_SIZE
+    nodes = nodes[:PAGE_SIZE]
+    children = ChildrenPage(
+        node_id, first.node_level + 1, nodes, nodes[-1].cursor if more else None
+    )
+    return OpenedNode(first.path, first.limit_depth, children)
 
 
-def load_nodes(scope: TreeScope, path: list[str], first_level: int = 0) -> list[TreeNode]:
-    """The tree rows of ``path`` (from ``find_path``, or its tail starting at ``first_level``)."""
+def load_nodes(scope: TreeScope, path: list[str]) -> list[TreeNode]:
+    """The tree rows of a path from ``open_node``, root first."""
     rows = db.session.execute(
         _LISTED_NODES,
         {
             "ids": path,
-            "levels": list(range(first_level, first_level + len(path))),
+            "levels": list(range(len(path))),
             "root": scope.root_id,
-            "depth_limit": scope.depth_limit,
+            "whole": scope.is_whole_downline,
         },
     )
-    return [_to_node(row, scope.depth_limit) for row in rows]
-
-
-def children_page(
-    scope: TreeScope, parent_id: str, parent_level: int, after: Cursor | None = None
-) -> ChildrenPage:
-    """Up to ``PAGE_SIZE`` children of a node in join order after ``after`` (keyset).
-
-    Empty when the parent sits at the viewer's depth limit: those members are not visible.
-    """
-    level = parent_level + 1
-    if level > scope.depth_limit:
-        return ChildrenPage(parent_id, level, [], None)
-    after = after or _FIRST
-    rows = db.session.execute(
-        _CHILD_NODES,
-        {
-            "parent": parent_id,
-            "level": level,
-            "after_at": after.created_at,
-            "after_id": after.id,
-            "limit": PAGE_SIZE + 1,
-            "root": scope.root_id,
-            "depth_limit": scope.depth_limit,
-        },
-    )
-    nodes = [_to_node(row, scope.depth_limit) for row in rows]
-    more = len(nodes) > PAGE_SIZE
-    nodes = nodes[:PAGE_SIZE]
-    return ChildrenPage(parent_id, level, nodes, nodes[-1].cursor if more else None)
+    return [_to_node(row) for row in rows]

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, VARCHAR
 
 from app.extensions import db
-from app.services.downline import TreeScope
+from app.services.downline import TreeScope, depth_limit
 
 RESULT_LIMIT = 20
 MAX_QUERY_LENGTH = 40
@@ -107,7 +107,7 @@ def search_downline(scope: TreeScope, raw_query: str | None) -> SearchResult:
         return SearchResult(query, [], False)
     params = {
         "root": scope.root_id,
-        "depth_limit": scope.depth_limit,
+        "depth_limit": depth_limit(scope),
         "pattern": like_prefix(query),
         "limit": RESULT_LIMIT,
     }

@@ -7,18 +7,12 @@ the same: parse the query string, call the downline services, render a page or a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
-from flask import abort, request, url_for
+from flask import abort, g, request, url_for
 
 from app.htmx import render, wants_fragment
-from app.services.downline import (
-    PAGE_SIZE,
-    Cursor,
-    TreeScope,
-    children_page,
-    find_path,
-    load_nodes,
-)
+from app.services.downline import PAGE_SIZE, Cursor, TreeScope, load_nodes, open_node
 from app.services.downline_search import MAX_QUERY_LENGTH, search_downline
 
 
@@ -32,8 +26,12 @@ class TreeLinks:
     args: dict[str, str] = field(default_factory=dict)
 
     def node(self, node_id: str, after: Cursor | None = None) -> str:
-        cursor = after.encode() if after else None
-        return url_for(self.tree_endpoint, node=node_id, after=cursor, **self.args)
+        # A page links every node: build the route once per request, then add the query.
+        tree_url = g.get("tree_url") or g.setdefault(
+            "tree_url", url_for(self.tree_endpoint, **self.args)
+        )
+        query = {"node": node_id, "after": after.encode()} if after else {"node": node_id}
+        return f"{tree_url}?{urlencode(query)}"
 
     def search(self, query: str | None = None) -> str:
         return url_for(self.search_endpoint, q=query or None, **self.args)
@@ -54,17 +52,17 @@ def show_tree(scope: TreeScope, links: TreeLinks):
     ``&after=<cursor>`` shows its next page of children. HTMX gets only the children."""
     node_id = request.args.get("node") or scope.root_id
     after = _cursor_arg()
-    path = find_path(scope, node_id)
-    if path is None:
+    opened = open_node(scope, node_id, after)
+    if opened is None:
         abort(404)
-    children = children_page(scope, path[-1], len(path) - 1, after)
     # The fragment is only the children; the page also shows the path down from the root.
     return render(
         "tree/network.html",
         "tree/_children.html",
         scope=scope,
-        path=[] if wants_fragment() else load_nodes(scope, path),
-        children=children,
+        opened=opened,
+        path=[] if wants_fragment() else load_nodes(scope, opened.path),
+        children=opened.children,
         links=links,
         page_size=PAGE_SIZE,
     )

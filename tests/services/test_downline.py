@@ -16,9 +16,8 @@ from app.services.downline import (
     Cursor,
     admin_scope,
     affiliate_scope,
-    children_page,
-    find_path,
     load_nodes,
+    open_node,
 )
 from tests.factories import PASSWORD, cached_hash, make_chain, make_user
 
@@ -116,17 +115,22 @@ def test_branch_earnings_follow_commissions_through_their_changes():
     assert _branch_earnings(root) == {}
 
 
-def test_path_is_found_within_the_depth_limit_only():
+def _path(scope, node_id: str) -> list[str] | None:
+    opened = open_node(scope, node_id)
+    return None if opened is None else opened.path
+
+
+def test_nodes_open_within_the_depth_limit_only():
     chain = make_chain(5)
     stranger = make_user()
     scope = affiliate_scope(chain[0].id)  # max tier 3
-    assert find_path(scope, chain[3].id) == [user.id for user in chain[:4]]
-    assert find_path(scope, chain[0].id) == [chain[0].id]
-    assert find_path(scope, chain[4].id) is None  # tier 4
-    assert find_path(scope, stranger.id) is None
-    assert find_path(affiliate_scope(chain[2].id), chain[1].id) is None  # upline, not downline
-    assert find_path(scope, "x" * 500) is None
-    assert len(find_path(admin_scope(chain[0].id), chain[4].id)) == 5
+    assert _path(scope, chain[3].id) == [user.id for user in chain[:4]]
+    assert _path(scope, chain[0].id) == [chain[0].id]
+    assert _path(scope, chain[4].id) is None  # tier 4
+    assert _path(scope, stranger.id) is None
+    assert _path(affiliate_scope(chain[2].id), chain[1].id) is None  # upline, not downline
+    assert _path(scope, "x" * 500) is None
+    assert len(_path(admin_scope(chain[0].id), chain[4].id)) == 5
 
 
 def test_children_pages_cover_a_120_child_node_without_gaps_or_repeats():
@@ -142,7 +146,7 @@ def test_children_pages_cover_a_120_child_node_without_gaps_or_repeats():
     scope = affiliate_scope(parent.id)
     seen, cursor, pages = [], None, 0
     while True:
-        page = children_page(scope, parent.id, 0, cursor)
+        page = open_node(scope, parent.id, cursor).children
         seen += [node.id for node in page.nodes]
         pages += 1
         assert len(page.nodes) <= PAGE_SIZE
@@ -157,13 +161,12 @@ def test_children_pages_cover_a_120_child_node_without_gaps_or_repeats():
 def test_children_beyond_the_max_tier_are_not_listed():
     chain = make_chain(5)
     scope = affiliate_scope(chain[0].id)
-    assert [n.id for n in children_page(scope, chain[2].id, 2).nodes] == [chain[3].id]
-    assert children_page(scope, chain[3].id, 3).nodes == []
+    assert [n.id for n in open_node(scope, chain[2].id).children.nodes] == [chain[3].id]
+    assert open_node(scope, chain[3].id).children.nodes == []
     deepest = load_nodes(scope, [c.id for c in chain[:4]])[-1]
     assert (deepest.level, deepest.visible_levels, deepest.is_expandable) == (3, 0, False)
-    assert [n.id for n in children_page(admin_scope(chain[0].id), chain[3].id, 3).nodes] == [
-        chain[4].id
-    ]
+    whole = open_node(admin_scope(chain[0].id), chain[3].id)
+    assert [n.id for n in whole.children.nodes] == [chain[4].id]
 
 
 def test_node_figures_are_relative_to_the_viewer():
