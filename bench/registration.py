@@ -2,12 +2,13 @@
 
     .venv/bin/python bench/registration.py --users 10000 1000000 --samples 300
 
-For each size: builds a network in a scratch database (set-based SQL, each user referred by
-a random earlier one, referral rows for tiers 1-3), then times, in the same run:
+For each size: builds a network in a scratch database (the demo generator: power-law
+fan-out, depth up to 30, COPY), then times, in the same run, sign-ups under random members:
   - service: create_user + referral chain through the app (password hash precomputed, so
     argon2's fixed ~50 ms does not hide the database work),
   - raw:     the same rows written by hand-written SQL over one psycopg connection
              (INSERT the user, INSERT ... SELECT the chain), the least the database must do.
+Both include the trigger that adds the new member to every upline's downline counts.
 Loopback only; bounded by --samples.
 """
 
@@ -29,28 +30,9 @@ from app import create_app
 from app.extensions import db
 from app.models import User
 from app.services import accounts
+from app.services.network_generator import generate_network
 from app.services.passwords import hash_password
 from tests.services_under_test import recreate_database, server_urls
-
-BUILD = [
-    """
-    INSERT INTO users (id, username, email, password_hash, referral_code, referred_by)
-    SELECT 'u' || i, 'user' || i, 'user' || i || '@example.com', :hash,
-           'B' || lpad(i::text, 7, '0'),
-           CASE WHEN i > 1 THEN 'u' || (1 + floor(random() * (i - 1)))::int END
-    FROM generate_series(1, :n) AS i
-    """,
-    """
-    INSERT INTO referrals (id, referrer_id, referred_user_id, tier)
-    SELECT new_id(), referred_by, id, 1 FROM users WHERE referred_by IS NOT NULL
-    """,
-    """
-    INSERT INTO referrals (id, referrer_id, referred_user_id, tier)
-    SELECT new_id(), up.referrer_id, r.referred_user_id, r.tier + 1
-    FROM referrals r JOIN referrals up ON up.referred_user_id = r.referrer_id AND up.tier = 1
-    WHERE r.tier = :tier
-    """,
-]
 
 RAW_USER = """
 INSERT INTO users (id, username, email, password_hash, referral_code, referred_by)
@@ -72,14 +54,17 @@ def percentile(values: list[float], q: float) -> float:
 def build(app, n: int, password_hash: str) -> float:
     started = time.perf_counter()
     with app.app_context():
-        db.session.execute(db.text(BUILD[0]), {"hash": password_hash, "n": n})
-        db.session.execute(db.text(BUILD[1]))
-        for tier in (1, 2):
-            db.session.execute(db.text(BUILD[2]), {"tier": tier})
+        accounts.hash_password = lambda _password: password_hash
+        root = accounts.create_user(username="root", email="root@example.com", password="x")
+        generate_network(n - 1, attach_to=root)
         db.session.commit()
         db.session.execute(db.text("ANALYZE"))
         db.session.commit()
     return time.perf_counter() - started
+
+
+def referrer_id(n: int, rng) -> str:
+    return f"gen{rng.randrange(n - 1)}"
 
 
 def time_service(app, n: int, samples: int, password_hash: str, rng) -> list[float]:
@@ -87,7 +72,7 @@ def time_service(app, n: int, samples: int, password_hash: str, rng) -> list[flo
     with app.app_context():
         accounts.hash_password = lambda _password: password_hash  # argon2 is not the subject
         for i in range(samples):
-            referrer = db.session.get(User, f"u{rng.randint(1, n)}")
+            referrer = db.session.get(User, referrer_id(n, rng))
             started = time.perf_counter()
             accounts.create_user(
                 username=f"svc{i}", email=f"svc{i}@example.com", password="x", referrer=referrer
@@ -108,7 +93,7 @@ def time_raw(url: str, n: int, samples: int, password_hash: str, rng) -> list[fl
                 "email": f"raw{i}@example.com",
                 "hash": password_hash,
                 "code": f"R{i:07d}",
-                "referrer": f"u{rng.randint(1, n)}",
+                "referrer": referrer_id(n, rng),
             }
             started = time.perf_counter()
             with conn.transaction():

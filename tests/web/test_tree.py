@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlalchemy import event
 
+from app.extensions import db
 from tests.conftest import log_in
 from tests.factories import make_chain, make_user
 
@@ -157,3 +159,25 @@ def test_admin_pages_answer_404_to_affiliates(client, headers):
     log_in(client, root.email)
     for path in ("/admin/", "/admin/users", f"/admin/users/{child.id}/network"):
         assert client.get(path, headers=headers).status_code == 404
+
+
+def test_tree_requests_read_in_autocommit(client):
+    """No BEGIN/ROLLBACK around the reads: psycopg keeps its prepared statements."""
+    root, child = make_chain(2)
+    log_in(client, root.email)
+    node_url = f"/network?node={child.id}"
+    levels = []
+
+    def record(conn, *_args) -> None:
+        levels.append(conn.get_execution_options().get("isolation_level"))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert client.get(node_url, headers=HX).status_code == 200
+        assert client.get("/network/search?q=u").status_code == 200
+        assert levels and set(levels) == {"AUTOCOMMIT"}  # the user load included
+        levels.clear()
+        client.get("/dashboard")  # an ordinary view, for contrast
+        assert "AUTOCOMMIT" not in levels
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
