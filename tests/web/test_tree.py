@@ -27,6 +27,13 @@ def test_tree_pages_need_a_login(client, path):
     assert response.headers["Location"].startswith("/login?next=")
 
 
+def test_an_htmx_request_without_a_session_reloads_into_the_login_page(client):
+    response = client.get("/network?node=abc", headers=HX)
+    assert response.status_code == 200
+    assert response.headers["HX-Redirect"].startswith("/login?next=")
+    assert response.get_data(as_text=True) == ""
+
+
 def test_tree_page_opens_at_the_viewer_with_their_direct_referrals(client):
     root, child, grandchild = make_chain(3)
     other = make_user(referrer=root)
