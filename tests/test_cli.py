@@ -58,3 +58,16 @@ def test_demo_builds_a_network_several_tiers_deep_and_is_idempotent(runner):
     )
     assert db.session.scalar(select(func.max(Referral.tier))) == 3
     assert db.session.scalar(select(func.count()).where(User.is_admin)) == 1
+
+
+def test_demo_generates_a_large_network_below_alice_once(runner):
+    result = runner.invoke(args=["demo", "--users", "40"])
+    assert result.exit_code == 0, result.output
+    assert "Generated 40 users" in result.output
+    generated = db.session.scalar(select(func.count()).where(User.email.like("%@gen.example.com")))
+    assert generated == 40
+    gen_user = db.session.get(User, "gen7")
+    assert verify_password(gen_user.password_hash, DEMO_PASSWORD)  # they can log in
+    again = runner.invoke(args=["demo", "--users", "40"])
+    assert again.exit_code != 0
+    assert "already holds a generated network" in again.output

@@ -41,3 +41,39 @@ def test_migrations_round_trip_and_match_models(app, server):
             )
         db.session.remove()
         db.engine.dispose()
+
+
+def test_downline_figures_are_backfilled_for_existing_rows(app, server):
+    database_url = recreate_database(server[0], "refmlm_test_migrations")
+    app = create_app({**app.config, "SQLALCHEMY_DATABASE_URI": database_url})
+    with app.app_context():
+        upgrade(revision="0003")
+        with db.engine.begin() as conn:
+            for n, parent in ((1, None), (2, "u1"), (3, "u2")):
+                conn.execute(
+                    text(
+                        "INSERT INTO users (id, username, email, password_hash, referral_code, "
+                        "referred_by) VALUES (:id, :id, :email, 'x', :id, :parent)"
+                    ),
+                    {"id": f"u{n}", "email": f"u{n}@example.com", "parent": parent},
+                )
+            conn.execute(
+                text(
+                    "INSERT INTO referrals (id, referrer_id, referred_user_id, tier) VALUES "
+                    "('r1', 'u2', 'u3', 1), ('r2', 'u1', 'u3', 2), ('r3', 'u1', 'u2', 1)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO commissions (id, user_id, referral_id, amount, tier) VALUES "
+                    "('c1', 'u1', 'r2', 4.5, 2), ('c2', 'u1', 'r3', 1, 1)"
+                )
+            )
+        upgrade()
+        with db.engine.connect() as conn:
+            counts = conn.execute(text("SELECT * FROM downline_counts ORDER BY 1, 2")).all()
+            earned = conn.execute(text("SELECT * FROM branch_earnings ORDER BY 1, 2")).all()
+        assert [tuple(row) for row in counts] == [("u1", 1, 1), ("u1", 2, 1), ("u2", 1, 1)]
+        assert [(e, m, float(a)) for e, m, a in earned] == [("u1", "u2", 5.5), ("u1", "u3", 4.5)]
+        db.session.remove()
+        db.engine.dispose()

@@ -86,7 +86,8 @@ CREATE TRIGGER commissions_branch_earnings
     FOR EACH ROW EXECUTE FUNCTION track_branch_earnings();
 """
 
-# Existing rows: count every (ancestor, depth) pair once, and sum existing commissions.
+# Existing rows (after the functions exist): count every (ancestor, depth) pair once, and
+# add each existing commission to its branch.
 BACKFILL = """
 INSERT INTO downline_counts (user_id, depth, members)
 WITH RECURSIVE up (ancestor, depth) AS (
@@ -98,18 +99,8 @@ WITH RECURSIVE up (ancestor, depth) AS (
 )
 SELECT ancestor, depth, count(*) FROM up GROUP BY ancestor, depth;
 
-INSERT INTO branch_earnings (earner_id, member_id, amount)
-SELECT c.user_id, m.member_id, sum(c.amount)
-FROM commissions c
-JOIN referrals r ON r.id = c.referral_id
-CROSS JOIN LATERAL (
-    SELECT r.referred_user_id AS member_id
-    UNION ALL
-    SELECT up.referrer_id FROM referrals up
-    WHERE up.referred_user_id = r.referred_user_id AND up.tier < r.tier
-) m
-WHERE c.status <> 'cancelled'
-GROUP BY c.user_id, m.member_id;
+SELECT add_branch_earning(user_id, referral_id, amount)
+FROM commissions WHERE status <> 'cancelled' ORDER BY id;
 """
 
 
@@ -155,8 +146,8 @@ def upgrade():
         "ix_referrals_referrer_id_created_at", "referrals", ["referrer_id", "created_at"]
     )
     op.execute("CREATE INDEX ix_users_username_pattern ON users (lower(username) text_pattern_ops)")
-    op.execute(BACKFILL)
     op.execute(TRIGGERS)
+    op.execute(BACKFILL)
 
 
 def downgrade():
