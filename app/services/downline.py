@@ -140,23 +140,16 @@ _LISTED_NODES = text(_LISTED + _NODE_FIGURES + "ORDER BY n.ord").bindparams(
     bindparam("ids", type_=ARRAY(VARCHAR)),
     bindparam("levels", type_=ARRAY(INTEGER)),
 )
-# One statement for an expand: walk up from the node (at most depth-limit steps, stopping at
-# the root: the O(depth) access check), then the keyset page of its children with their
-# figures. No row: the node is outside the visible downline. One row with a null id: no
-# (visible) children.
+# One statement for an expand: the access check (``downline_path`` walks up from the node,
+# at most depth-limit steps, stopping at the root: O(depth)), then the keyset page of its
+# children with their figures. No row: the node is outside the visible downline. One row
+# with a null id: no (visible) children.
 _OPEN = f"""
-WITH RECURSIVE {_LIMIT},
-up (id, parent, steps) AS (
-    SELECT id, referred_by, 0 FROM users WHERE id = :node
-    UNION ALL
-    SELECT u.id, u.referred_by, up.steps + 1
-    FROM up JOIN users u ON u.id = up.parent
-    WHERE up.id <> :root AND up.steps < (SELECT depth FROM lim)
-),
+WITH {_LIMIT},
 found AS (
-    SELECT (SELECT array_agg(id ORDER BY steps DESC) FROM up) AS path,
-           up.steps AS level, lim.depth
-    FROM up, lim WHERE up.id = :root
+    SELECT p AS path, cardinality(p) - 1 AS level, lim.depth
+    FROM lim, downline_path(:root, :node, lim.depth) AS p
+    WHERE p IS NOT NULL
 ),
 n AS (
     SELECT c.id, found.level + 1 AS level, found.depth AS depth_limit

@@ -81,6 +81,30 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
+-- The access check: the ids from root down to node, or NULL when node is not within
+-- max_depth levels below root. One primary-key lookup per level (plans cached by plpgsql).
+CREATE FUNCTION downline_path(root varchar, node varchar, max_depth integer)
+RETURNS varchar[] LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    path varchar[] := ARRAY[node];
+    upline varchar := node;
+BEGIN
+    IF node = root THEN
+        RETURN path;
+    END IF;
+    FOR step IN 1..max_depth LOOP
+        SELECT referred_by INTO upline FROM users WHERE id = upline;
+        IF upline IS NULL THEN
+            RETURN NULL;
+        END IF;
+        path := upline || path;
+        IF upline = root THEN
+            RETURN path;
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END $$;
+
 CREATE TRIGGER commissions_branch_earnings
     AFTER INSERT OR DELETE OR UPDATE OF amount, status, user_id, referral_id ON commissions
     FOR EACH ROW EXECUTE FUNCTION track_branch_earnings();
@@ -154,6 +178,7 @@ def downgrade():
     op.execute("DROP TRIGGER commissions_branch_earnings ON commissions")
     op.execute("DROP FUNCTION track_branch_earnings()")
     op.execute("DROP FUNCTION add_branch_earning(varchar, varchar, numeric)")
+    op.execute("DROP FUNCTION downline_path(varchar, varchar, integer)")
     op.execute("DROP TRIGGER users_downline_counts ON users")
     op.execute("DROP FUNCTION count_in_uplines()")
     op.drop_index("ix_users_username_pattern", table_name="users")

@@ -6,7 +6,7 @@ import pytest
 
 from app.services import downline_search
 from app.services.downline import admin_scope, affiliate_scope
-from app.services.downline_search import search_downline
+from app.services.downline_search import prefix_range, search_downline
 from tests.factories import make_chain, make_user
 
 
@@ -70,3 +70,17 @@ def test_name_plan_says_when_it_stopped_early(monkeypatch):
     assert result.is_truncated
     assert result.paths == []  # the one match sorts after the three examined names
     assert not search_downline(affiliate_scope(root.id), "outsider9").is_truncated
+
+
+def test_prefix_range_bounds_every_name_with_the_prefix():
+    assert prefix_range("ab") == ("ab", "ac")
+    assert prefix_range("a\ud7ff") == ("a\ud7ff", "a\ue000")  # skips the surrogates
+    low, high = prefix_range("\U0010ffff")
+    assert low <= "\U0010ffff" + "z" * 39 < high
+
+
+def test_non_ascii_names_are_found(plan):
+    root = make_user()
+    make_user(referrer=root, username="Zoë")
+    make_user(referrer=root, username="zoe")
+    assert [p[-1] for p in _names(search_downline(affiliate_scope(root.id), "ZOË"))] == ["Zoë"]
