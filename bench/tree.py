@@ -10,7 +10,9 @@ same run against the same server:
   - bare expand:  ``/bare/expand``, the same SQL and template with no framework layers,
   - expand:       ``/network?node=<id>`` with ``HX-Request`` (the fragment),
   - tree page:    ``/network`` (the full page, opened at alice),
-  - node page:    ``/network?node=<id>`` without HTMX (full page, path from alice).
+  - node page:    ``/network?node=<id>`` without HTMX (full page, path from alice),
+  - search:       ``/network/search?q=<prefix>`` with HTMX, prefixes from common ("a") to
+                  absent, cycling.
 Expanded nodes cycle through a fixed sample of alice's tier-1 and tier-2 members with
 children, hubs with tens of thousands of direct referrals among them (first page of 50).
 Each route gets a latency run (one client, --requests requests) and a throughput run
@@ -197,6 +199,10 @@ def main() -> int:
                 "expand": [request_bytes(f"/network?node={n}", cookie, hx) for n in nodes],
                 "tree page": [request_bytes("/network", cookie)],
                 "node page": [request_bytes(f"/network?node={n}", cookie) for n in nodes],
+                "search": [
+                    request_bytes(f"/network/search?q={q}", cookie, hx)
+                    for q in ("a", "mara1", "zoe99", "leo4", "nobody")
+                ],
             }
             # The bare route must do the same work: byte-identical fragments.
             assert body(routes["expand"][0]) == body(routes["bare expand"][0])
