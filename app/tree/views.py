@@ -27,14 +27,13 @@ class TreeLinks:
 
     def node(self, node_id: str, after: Cursor | None = None) -> str:
         # A page links every node: build the route once per request, then add the query.
-        tree_url = g.get("tree_url") or g.setdefault(
-            "tree_url", url_for(self.tree_endpoint, **self.args)
-        )
+        if "tree_url" not in g:
+            g.tree_url = url_for(self.tree_endpoint, **self.args)
         query = {"node": node_id, "after": after.encode()} if after else {"node": node_id}
-        return f"{tree_url}?{urlencode(query)}"
+        return f"{g.tree_url}?{urlencode(query)}"
 
-    def search(self, query: str | None = None) -> str:
-        return url_for(self.search_endpoint, q=query or None, **self.args)
+    def search(self) -> str:
+        return url_for(self.search_endpoint, **self.args)
 
 
 def _cursor_arg() -> Cursor | None:
