@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import functools
 import itertools
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from unittest import mock
 
 from app.extensions import db
 from app.models import User
 from app.services.accounts import create_user
+from app.services.commissions import accrue_sales
 from app.services.passwords import hash_password
+from app.services.sales import SaleReport, record_sale
 
 _seq = itertools.count(1)
 PASSWORD = "correct-horse-battery"
@@ -37,3 +41,35 @@ def make_chain(depth: int) -> list[User]:
     for _ in range(depth - 1):
         users.append(make_user(referrer=users[-1]))
     return users
+
+
+_sales = itertools.count(1)
+
+
+def make_sale(
+    buyer: User | None,
+    amount: str = "100.00",
+    *,
+    days_ago: int = 0,
+    currency: str = "USD",
+    provider: str = "manual",
+    external_id: str | None = None,
+    subscription_id: str | None = None,
+    accrue: bool = True,
+) -> str:
+    """A sale by ``buyer`` (``days_ago`` in the past), accrued unless asked not to."""
+    sale_id = record_sale(
+        SaleReport(
+            provider=provider,
+            external_id=external_id or f"sale-{next(_sales)}",
+            amount=Decimal(amount),
+            currency=currency,
+            occurred_at=datetime.now(UTC) - timedelta(days=days_ago),
+            buyer_id=buyer.id if buyer else None,
+            subscription_id=subscription_id,
+        )
+    )
+    if accrue:
+        accrue_sales([sale_id])
+    db.session.commit()
+    return sale_id

@@ -69,7 +69,7 @@ def test_downline_figures_are_backfilled_for_existing_rows(app, server):
                     "('c1', 'u1', 'r2', 4.5, 2), ('c2', 'u1', 'r3', 1, 1)"
                 )
             )
-        upgrade()
+        upgrade(revision="0004")
         with db.engine.connect() as conn:
             counts = conn.execute(text("SELECT * FROM downline_counts ORDER BY 1, 2")).all()
             earned = conn.execute(text("SELECT * FROM branch_earnings ORDER BY 1, 2")).all()

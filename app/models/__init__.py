@@ -5,9 +5,11 @@ from app.models.clicks import ReferralClick
 from app.models.commissions import COMMISSION_TRANSITIONS, Commission
 from app.models.downline import BranchEarning, DownlineCount
 from app.models.flags import FLAG_REASONS, FLAG_TRANSITIONS, ReferralFlag
+from app.models.ledger import LEDGER_KINDS, LedgerEntry
 from app.models.payouts import PAYMENT_METHODS, PAYOUT_TRANSITIONS, Payout
 from app.models.program import PAYOUT_FREQUENCIES, MLMTier, ReferralProgramSettings
 from app.models.referrals import REFERRAL_TRANSITIONS, Referral
+from app.models.sales import PROVIDERS, SALE_SOURCES, CustomerLink, Sale, WebhookEvent
 from app.models.transitions import InvalidTransition, Transitions
 from app.models.users import User
 
@@ -15,21 +17,28 @@ __all__ = [
     "COMMISSION_TRANSITIONS",
     "FLAG_REASONS",
     "FLAG_TRANSITIONS",
+    "LEDGER_KINDS",
     "PAYMENT_METHODS",
     "PAYOUT_FREQUENCIES",
     "PAYOUT_TRANSITIONS",
+    "PROVIDERS",
     "REFERRAL_TRANSITIONS",
+    "SALE_SOURCES",
     "AuditEntry",
     "BranchEarning",
     "Commission",
+    "CustomerLink",
     "DownlineCount",
     "InvalidTransition",
+    "LedgerEntry",
     "MLMTier",
     "Payout",
     "Referral",
     "ReferralClick",
     "ReferralFlag",
     "ReferralProgramSettings",
+    "Sale",
     "Transitions",
     "User",
+    "WebhookEvent",
 ]

@@ -1,14 +1,15 @@
-"""Commissions earned by an upline user from a referral, one per tier."""
+"""Commissions: what one upline earns from one sale at one tier, with the terms it used."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import ID_LENGTH, Base, IdMixin, Money, TimestampMixin
+from app.models.base import ID_LENGTH, Base, IdMixin, Money, Rate, TimestampMixin
 from app.models.transitions import HasStatus, Transitions, sql_in
 
 if TYPE_CHECKING:
@@ -19,8 +20,11 @@ COMMISSION_TRANSITIONS = Transitions(
     "commission",
     {
         "pending": frozenset({"paid", "cancelled"}),
-        # Money already paid out is clawed back through the ledger, not by un-paying.
-        "paid": frozenset(),
+        # A flagged referral's commissions wait for an admin: cleared, or cancelled as fraud.
+        "held": frozenset({"pending", "cancelled"}),
+        # A payout that fails gives its commissions back. Money already paid out is clawed
+        # back through the ledger, never by un-paying.
+        "paid": frozenset({"pending"}),
         "cancelled": frozenset(),
     },
 )
@@ -36,17 +40,39 @@ class Commission(HasStatus, IdMixin, TimestampMixin, Base):
     referral_id: Mapped[str] = mapped_column(
         String(ID_LENGTH), ForeignKey("referrals.id", ondelete="RESTRICT")
     )
+    sale_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("sales.id", ondelete="RESTRICT")
+    )
+    # Current amount: rate * (sale amount - refunds), rounded; at most gross_amount. Once
+    # paid it stays what was paid, and later refunds are taken back as clawed_back.
     amount: Mapped[Decimal] = mapped_column(Money)
     status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
     tier: Mapped[int] = mapped_column(default=1, server_default="1")
+    # The terms when it accrued, never changed by later rate changes.
+    rate: Mapped[Decimal] = mapped_column(Rate)
+    base_amount: Mapped[Decimal] = mapped_column(Money)
+    gross_amount: Mapped[Decimal] = mapped_column(Money)
+    payable_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Taken back through the ledger after the commission was paid out.
+    clawed_back: Mapped[Decimal] = mapped_column(Money, default=0, server_default="0")
+    payout_id: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("payouts.id", ondelete="RESTRICT")
+    )
 
     user: Mapped[User] = relationship(back_populates="commissions")
     referral: Mapped[Referral] = relationship(back_populates="commissions")
 
     __table_args__ = (
+        UniqueConstraint("sale_id", "tier", name="uq_commissions_sale_id_tier"),
         CheckConstraint("amount >= 0", name="amount_non_negative"),
+        CheckConstraint("amount <= gross_amount", name="amount_within_gross"),
+        CheckConstraint("clawed_back >= 0 AND clawed_back <= amount", name="clawback_range"),
+        CheckConstraint("rate >= 0 AND rate <= 1", name="rate_fraction"),
         CheckConstraint(f"status IN ({sql_in(COMMISSION_TRANSITIONS.statuses)})", name="status"),
         CheckConstraint("tier >= 1", name="tier_positive"),
-        Index("ix_commissions_user_id", user_id),
+        CheckConstraint("(status = 'paid') = (payout_id IS NOT NULL)", name="paid_by_payout"),
+        # "My commissions": an affiliate's rows newest first, keyset on (created_at, id).
+        Index("ix_commissions_user_id_created_at", user_id, "created_at", "id"),
         Index("ix_commissions_status", status),
+        Index("ix_commissions_payout_id", payout_id),
     )

@@ -42,6 +42,14 @@ class ReferralProgramSettings(IdMixin, TimestampMixin, Base):
     default_commission_rate: Mapped[Decimal] = mapped_column(Rate)
     attribution_window_days: Mapped[int] = mapped_column(default=30, server_default="30")
     allow_direct_signups: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Commissions are in this currency; sales in another are stored and flagged, not converted.
+    currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
+    # Days a buyer may ask for a refund, and days a commission waits before it can be paid
+    # out (never shorter than the refund window, so refunds land before payouts).
+    refund_window_days: Mapped[int] = mapped_column(default=30, server_default="30")
+    hold_days: Mapped[int] = mapped_column(default=30, server_default="30")
+    # How many payments of one subscription earn commissions; None: all of them.
+    max_recurring_payments: Mapped[int | None] = mapped_column()
 
     __table_args__ = (
         CheckConstraint("singleton", name="singleton"),
@@ -56,5 +64,12 @@ class ReferralProgramSettings(IdMixin, TimestampMixin, Base):
         ),
         CheckConstraint(
             "attribution_window_days BETWEEN 1 AND 365", name="attribution_window_range"
+        ),
+        CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_code"),
+        CheckConstraint("refund_window_days BETWEEN 0 AND 365", name="refund_window_range"),
+        CheckConstraint("hold_days BETWEEN refund_window_days AND 365", name="hold_covers_refunds"),
+        CheckConstraint(
+            "max_recurring_payments IS NULL OR max_recurring_payments >= 1",
+            name="max_recurring_positive",
         ),
     )

@@ -21,6 +21,11 @@ class Transitions:
     def can(self, old: str, new: str) -> bool:
         return new in self.allowed.get(old, frozenset())
 
+    def sources_of(self, new: str) -> list[str]:
+        """The statuses that may change to ``new``: for set-based SQL updates, which must
+        follow the table as ``transition_to`` does."""
+        return sorted(old for old, targets in self.allowed.items() if new in targets)
+
     def check(self, old: str, new: str) -> None:
         """Refuse anything not in the table, with a message an admin can act on."""
         if new not in self.statuses:

@@ -27,6 +27,8 @@ class User(UserMixin, IdMixin, TimestampMixin, Base):
         String(ID_LENGTH), ForeignKey("users.id", ondelete="RESTRICT")
     )
     is_admin: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
+    # A suspended affiliate earns nothing from new sales.
+    is_suspended: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
     # HMAC of the IP the account was created from, for the same-IP fraud signal.
     signup_ip_hash: Mapped[str | None] = mapped_column(String(64))
 

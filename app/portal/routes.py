@@ -3,7 +3,7 @@ from flask_login import current_user, login_required
 
 from app.htmx import render
 from app.portal import bp
-from app.services.earnings import earnings_summary
+from app.services.ledger import balances
 from app.services.network_stats import STAT_PERIODS, link_stats, network_summary
 from app.services.referral_links import qr_code, share_links, share_url
 
@@ -17,7 +17,7 @@ def dashboard():
         "portal/dashboard.html",
         "portal/_dashboard.html",
         network=network_summary(current_user.id),
-        earnings=earnings_summary(current_user.id),
+        earnings=balances(current_user.id),
         link=share_url(current_user),
     )
 

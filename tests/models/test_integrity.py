@@ -7,7 +7,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from app.extensions import db
-from tests.factories import make_chain, make_user
+from app.models import User
+from tests.factories import make_chain, make_sale, make_user
 
 
 def _insert_fails(sql: str, constraint: str, **params: object) -> None:
@@ -89,17 +90,74 @@ def _referral_id() -> str:
 
 
 def _commission_sql(**overrides: str) -> str:
-    values = {"id": "'c1'", "user_id": ":u", "referral_id": ":r", "amount": "1.00"}
+    values = {
+        "id": "'c1'",
+        "user_id": ":u",
+        "referral_id": ":r",
+        "sale_id": ":s",
+        "amount": "1.00",
+        "gross_amount": "1.00",
+        "base_amount": "10.00",
+        "rate": "0.1",
+        "payable_at": "now()",
+    }
     values.update(overrides)
     return f"INSERT INTO commissions ({', '.join(values)}) VALUES ({', '.join(values.values())})"
 
 
 def _commission_params() -> dict[str, str]:
     referral_id = _referral_id()
-    user_id = db.session.execute(
-        text("SELECT referrer_id FROM referrals WHERE id = :r"), {"r": referral_id}
-    ).scalar_one()
-    return {"u": user_id, "r": referral_id}
+    user_id, buyer_id = db.session.execute(
+        text("SELECT referrer_id, referred_user_id FROM referrals WHERE id = :r"),
+        {"r": referral_id},
+    ).one()
+    sale_id = make_sale(db.session.get(User, buyer_id), accrue=False)
+    return {"u": user_id, "r": referral_id, "s": sale_id}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "constraint"),
+    [
+        ({"amount": "2.00"}, "ck_commissions_amount_within_gross"),
+        ({"rate": "1.5"}, "ck_commissions_rate_fraction"),
+        ({"status": "'paid'"}, "ck_commissions_paid_by_payout"),
+        ({"clawed_back": "1.50"}, "ck_commissions_clawback_range"),
+    ],
+)
+def test_commission_terms_are_checked(overrides, constraint):
+    _insert_fails(_commission_sql(**overrides), constraint, **_commission_params())
+
+
+def test_one_commission_per_sale_and_tier():
+    params = _commission_params()
+    db.session.execute(text(_commission_sql()), params)
+    _insert_fails(_commission_sql(id="'c2'"), "uq_commissions_sale_id_tier", **params)
+
+
+def test_sales_are_unique_per_provider_and_external_id():
+    make_sale(None, external_id="pi_1", provider="stripe", accrue=False)
+    _insert_fails(
+        "INSERT INTO sales (id, provider, external_id) VALUES ('s9', 'stripe', 'pi_1')",
+        "uq_sales_provider_external_id",
+    )
+
+
+def test_a_sale_amount_comes_with_its_time():
+    _insert_fails(
+        "INSERT INTO sales (id, provider, external_id, amount) VALUES ('s9', 'stripe', 'x', 1)",
+        "ck_sales_amount_with_occurred_at",
+    )
+
+
+def test_the_ledger_is_append_only():
+    _, buyer = make_chain(2)
+    make_sale(buyer)
+    with pytest.raises(DBAPIError, match="append-only"):
+        db.session.execute(text("UPDATE ledger_entries SET amount = amount + 1"))
+    db.session.rollback()
+    with pytest.raises(DBAPIError, match="append-only"):
+        db.session.execute(text("DELETE FROM ledger_entries"))
+    db.session.rollback()
 
 
 def test_commission_status_is_checked():

@@ -27,7 +27,13 @@ EXPECTED = {
     "commission": (
         Commission,
         COMMISSION_TRANSITIONS,
-        {("pending", "paid"), ("pending", "cancelled")},
+        {
+            ("pending", "paid"),
+            ("pending", "cancelled"),
+            ("held", "pending"),
+            ("held", "cancelled"),
+            ("paid", "pending"),
+        },
     ),
     "referral flag": (
         ReferralFlag,
@@ -75,6 +81,7 @@ def test_unknown_status_is_refused(name):
 
 
 def test_statuses_match_the_seed():
+    """The seed's statuses, plus "held" for commissions of flagged referrals (issue 6)."""
     assert REFERRAL_TRANSITIONS.statuses == {"pending", "completed", "cancelled"}
-    assert COMMISSION_TRANSITIONS.statuses == {"pending", "paid", "cancelled"}
+    assert COMMISSION_TRANSITIONS.statuses == {"pending", "held", "paid", "cancelled"}
     assert PAYOUT_TRANSITIONS.statuses == {"pending", "processing", "completed", "failed"}

@@ -9,8 +9,9 @@ from decimal import Decimal
 from sqlalchemy import select, text, update
 
 from app.extensions import db
-from app.models import BranchEarning, Commission, Referral, User
+from app.models import BranchEarning, Sale, User
 from app.services.accounts import register_user
+from app.services.commissions import adjust_for_refunds
 from app.services.downline import (
     PAGE_SIZE,
     Cursor,
@@ -19,7 +20,8 @@ from app.services.downline import (
     load_nodes,
     open_node,
 )
-from tests.factories import PASSWORD, cached_hash, make_chain, make_user
+from app.services.sales import record_refund
+from tests.factories import PASSWORD, cached_hash, make_chain, make_sale, make_user
 
 # The oracle: every (ancestor, depth) pair counted by walking the whole tree.
 RECOUNT = text(
@@ -76,18 +78,6 @@ def test_counts_stay_exact_under_concurrent_registrations(app, monkeypatch):
     assert top == 3 + 200
 
 
-def _commission(referral: Referral, amount: str) -> Commission:
-    commission = Commission(
-        user_id=referral.referrer_id,
-        referral_id=referral.id,
-        amount=Decimal(amount),
-        tier=referral.tier,
-    )
-    db.session.add(commission)
-    db.session.commit()
-    return commission
-
-
 def _branch_earnings(earner: User) -> dict[str, Decimal]:
     rows = db.session.execute(
         select(User.username, BranchEarning.amount)
@@ -99,20 +89,23 @@ def _branch_earnings(earner: User) -> dict[str, Decimal]:
 
 def test_branch_earnings_follow_commissions_through_their_changes():
     root, child, grandchild, buyer = make_chain(4)
-    referral = db.session.scalars(
-        select(Referral).where(Referral.referred_user_id == buyer.id, Referral.tier == 3)
-    ).one()
-    commission = _commission(referral, "7.50")
-    expected = {child.username: Decimal("7.50"), grandchild.username: Decimal("7.50")}
-    assert _branch_earnings(root) == {**expected, buyer.username: Decimal("7.50")}
+    sale_id = make_sale(buyer, "300.00")  # tier 3 earns 2.5 %: 7.50
+    expected = {name: Decimal("7.5000") for name in (child.username, grandchild.username)}
+    assert _branch_earnings(root) == {**expected, buyer.username: Decimal("7.5000")}
 
-    db.session.execute(update(Commission).values(amount=Decimal("5.00")))
+    record_refund("manual", _external_id(sale_id), Decimal("100.00"))
+    adjust_for_refunds(sale_id)
     db.session.commit()
-    assert set(_branch_earnings(root).values()) == {Decimal("5.00")}
+    assert set(_branch_earnings(root).values()) == {Decimal("5.0000")}
 
-    commission.transition_to("cancelled")
+    record_refund("manual", _external_id(sale_id), Decimal("300.00"))
+    adjust_for_refunds(sale_id)
     db.session.commit()
     assert _branch_earnings(root) == {}
+
+
+def _external_id(sale_id: str) -> str:
+    return db.session.get(Sale, sale_id).external_id
 
 
 def _path(scope, node_id: str) -> list[str] | None:

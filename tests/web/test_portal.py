@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 from sqlalchemy import text
 
 from app.extensions import db
-from app.models import Commission, Referral
 from tests.conftest import log_in
-from tests.factories import make_chain, make_user
+from tests.factories import make_chain, make_sale, make_user
 
 HX = {"HX-Request": "true"}
 
@@ -34,17 +31,15 @@ def test_dashboard_shows_network_and_zero_earnings(client):
     assert chain[3].username in html
 
 
-def test_dashboard_earnings_come_from_commissions(client):
-    root, _ = make_chain(2)
-    referral = db.session.scalars(db.select(Referral)).one()
-    db.session.add(
-        Commission(user_id=root.id, referral_id=referral.id, amount=Decimal("12.50"), tier=1)
-    )
-    db.session.commit()
+def test_dashboard_totals_come_from_the_ledger(client):
+    root, buyer = make_chain(2)
+    make_sale(buyer, "125.00", days_ago=40)  # past the 30-day hold: available
+    make_sale(buyer, "50.00")  # within the hold: pending
     log_in(client, root.email)
     html = client.get("/dashboard").get_data(as_text=True)
-    assert 'data-stat="pending">12.50 USD<' in html
     assert 'data-stat="available">12.50 USD<' in html
+    assert 'data-stat="pending">5.00 USD<' in html
+    assert 'data-stat="paid">0.00 USD<' in html
 
 
 def test_link_page_has_the_link_qr_and_share_links(client):

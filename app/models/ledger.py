@@ -1,0 +1,65 @@
+"""The ledger: every change of an affiliate's money, appended, never changed.
+
+Balances are sums of entries. ``available_at`` says when an entry's money can be paid out:
+an accrual's is its commission's payable date (``infinity`` while the commission is held),
+its later adjustments share it; payouts and clawbacks take effect at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    String,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import ID_LENGTH, Base, Money
+from app.models.transitions import sql_in
+
+# accrual: a commission earned (or a held one released); reversal: its amount reduced by a
+# refund before payout; clawback: money taken back after payout (or returned, when a dispute
+# is won); payout: money sent; payout_failure: a failed payout's money back.
+LEDGER_KINDS = frozenset({"accrual", "reversal", "clawback", "payout", "payout_failure"})
+
+
+class LedgerEntry(Base):
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    available_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    commission_id: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("commissions.id", ondelete="RESTRICT")
+    )
+    payout_id: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("payouts.id", ondelete="RESTRICT")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({sql_in(LEDGER_KINDS)})", name="kind"),
+        CheckConstraint("amount <> 0", name="amount_not_zero"),
+        CheckConstraint(
+            "(kind IN ('payout', 'payout_failure')) = (payout_id IS NOT NULL)",
+            name="payout_entries_name_the_payout",
+        ),
+        CheckConstraint(
+            "(kind IN ('accrual', 'reversal', 'clawback')) = (commission_id IS NOT NULL)",
+            name="commission_entries_name_the_commission",
+        ),
+        Index("ix_ledger_entries_user_id_available_at", user_id, available_at),
+        Index("ix_ledger_entries_commission_id", commission_id),
+    )

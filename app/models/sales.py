@@ -1,0 +1,120 @@
+"""Sales reported by the payment providers (or recorded by an admin), and provider events.
+
+A sale is unique per provider and external id, whatever order its events arrive in: a
+refund seen before its sale creates the row with the refund and no amount yet, and the sale
+fills it in. Its buyer may be unknown (unattributed) until an admin attributes it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import ID_LENGTH, Base, IdMixin, Money, TimestampMixin
+from app.models.transitions import sql_in
+
+PROVIDERS = frozenset({"stripe", "lemon_squeezy"})
+SALE_SOURCES = PROVIDERS | {"manual"}
+
+
+class Sale(IdMixin, TimestampMixin, Base):
+    __tablename__ = "sales"
+
+    provider: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(255))
+    buyer_id: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    amount: Mapped[Decimal | None] = mapped_column(Money)  # None: only a refund seen so far
+    currency: Mapped[str | None] = mapped_column(String(3))
+    # Cumulative, as the provider reports it; open disputes count as refunded until resolved.
+    refunded_amount: Mapped[Decimal] = mapped_column(Money, default=0, server_default="0")
+    disputed_amount: Mapped[Decimal] = mapped_column(Money, default=0, server_default="0")
+    subscription_id: Mapped[str | None] = mapped_column(String(255))
+    occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    is_foreign_currency: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    accrued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    recorded_by: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("provider", "external_id", name="uq_sales_provider_external_id"),
+        CheckConstraint(f"provider IN ({sql_in(SALE_SOURCES)})", name="provider"),
+        CheckConstraint("amount IS NULL OR amount >= 0", name="amount_non_negative"),
+        CheckConstraint("refunded_amount >= 0", name="refunded_non_negative"),
+        CheckConstraint("disputed_amount >= 0", name="disputed_non_negative"),
+        CheckConstraint("currency IS NULL OR currency ~ '^[A-Z]{3}$'", name="currency_code"),
+        CheckConstraint("(amount IS NULL) = (occurred_at IS NULL)", name="amount_with_occurred_at"),
+        Index("ix_sales_buyer_id", "buyer_id"),
+        Index("ix_sales_subscription", "provider", "subscription_id", "occurred_at"),
+        Index(
+            "ix_sales_unattributed",
+            "occurred_at",
+            postgresql_where=text("buyer_id IS NULL AND amount IS NOT NULL"),
+        ),
+    )
+
+
+class CustomerLink(Base):
+    """A provider's customer id mapped to our user (learned from a checkout), for the
+    subscription payments that name only the customer."""
+
+    __tablename__ = "customer_links"
+
+    provider: Mapped[str] = mapped_column(String(16), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("users.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class WebhookEvent(Base):
+    """A provider's event exactly as received (verified), stored before anything is done."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict] = mapped_column(JSONB)
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("provider", "event_id", name="uq_webhook_events_provider_event_id"),
+        CheckConstraint(f"provider IN ({sql_in(PROVIDERS)})", name="provider"),
+        Index(
+            "ix_webhook_events_unprocessed",
+            "received_at",
+            postgresql_where=text("processed_at IS NULL"),
+        ),
+    )

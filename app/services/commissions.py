@@ -1,0 +1,161 @@
+"""Commissions from sales: accrual up the buyer's upline, and adjustment for refunds.
+
+Accrual is one set-based statement for any number of sales: the terms (tier, rate, base) are
+snapshotted into each commission, the ledger entry is written in the same statement, and
+``ON CONFLICT (sale_id, tier) DO NOTHING`` makes it safe to run twice or concurrently. The
+rules are in the README ("Commission rules").
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, VARCHAR
+
+from app.extensions import db
+from app.models import REFERRAL_TRANSITIONS, Commission
+from app.money import minor_units, quantize
+from app.services import ledger
+from app.services.program import get_settings
+from app.services.sales import lock_sale
+
+_ACCRUE = text(
+    """
+    WITH st AS (SELECT * FROM referral_program_settings),
+    eligible AS (
+        SELECT s.id AS sale_id, s.buyer_id, s.occurred_at,
+               s.amount - least(s.amount, s.refunded_amount + s.disputed_amount) AS net,
+               s.refunded_amount >= s.amount AS is_refunded
+        FROM sales s, st
+        WHERE s.id = ANY(:sale_ids) AND s.accrued_at IS NULL
+          AND s.buyer_id IS NOT NULL AND s.amount IS NOT NULL AND NOT s.is_foreign_currency
+          AND (st.max_recurring_payments IS NULL OR s.subscription_id IS NULL
+               OR (SELECT count(*) FROM sales p
+                   WHERE p.provider = s.provider AND p.subscription_id = s.subscription_id
+                     AND p.amount IS NOT NULL
+                     AND (p.occurred_at, p.id) <= (s.occurred_at, s.id))
+                  <= st.max_recurring_payments)
+    ),
+    terms AS (
+        SELECT e.sale_id, r.id AS referral_id, r.referrer_id, r.tier, e.net, e.occurred_at,
+               CASE WHEN NOT st.is_mlm_enabled THEN st.default_commission_rate
+                    ELSE coalesce(t.commission_rate,
+                                  CASE WHEN r.tier = 1 THEN st.default_commission_rate END)
+               END AS rate,
+               EXISTS (SELECT 1 FROM referral_flags f
+                       WHERE f.referred_user_id = e.buyer_id AND f.status = 'open') AS is_held,
+               st.hold_days
+        FROM eligible e
+        CROSS JOIN st
+        JOIN referrals r ON r.referred_user_id = e.buyer_id
+        JOIN users u ON u.id = r.referrer_id
+        LEFT JOIN mlm_tiers t ON t.level = r.tier AND t.is_active
+        WHERE NOT e.is_refunded AND r.status <> 'cancelled' AND NOT u.is_suspended
+          AND r.tier <= CASE WHEN st.is_mlm_enabled THEN st.max_tier_level ELSE 1 END
+    ),
+    inserted AS (
+        INSERT INTO commissions (id, user_id, referral_id, sale_id, tier, rate, base_amount,
+                                 gross_amount, amount, status, payable_at)
+        SELECT new_id(), referrer_id, referral_id, sale_id, tier, rate, net,
+               round(net * rate, :minor), round(net * rate, :minor),
+               CASE WHEN is_held THEN 'held' ELSE 'pending' END,
+               occurred_at + make_interval(days => hold_days)
+        FROM terms
+        WHERE rate IS NOT NULL AND round(net * rate, :minor) > 0
+        ORDER BY sale_id, tier
+        ON CONFLICT (sale_id, tier) DO NOTHING
+        RETURNING id, user_id, amount, status, payable_at
+    ),
+    entries AS (
+        INSERT INTO ledger_entries (user_id, kind, amount, available_at, commission_id)
+        SELECT user_id, 'accrual', amount,
+               CASE WHEN status = 'held' THEN CAST(:held AS timestamptz) ELSE payable_at END, id
+        FROM inserted
+    ),
+    completed AS (
+        UPDATE referrals SET status = 'completed', updated_at = now()
+        WHERE referred_user_id IN (SELECT buyer_id FROM eligible)
+          AND status = ANY(:completable)
+    ),
+    marked AS (
+        UPDATE sales SET accrued_at = now()
+        WHERE id IN (SELECT sale_id FROM eligible) AND accrued_at IS NULL
+    )
+    SELECT count(*) FROM inserted
+    """
+).bindparams(
+    bindparam("sale_ids", type_=ARRAY(VARCHAR)), bindparam("completable", type_=ARRAY(VARCHAR))
+)
+
+
+def accrue_sales(sale_ids: list[str]) -> int:
+    """Accrue the commissions of these sales; returns how many were created.
+
+    Idempotent and safe concurrently: a sale accrues once (``accrued_at``; later settings
+    changes do not add tiers to old sales), its (sale, tier) commissions exist at most once,
+    and only the statement that inserts one writes its ledger entry. Sales without a buyer
+    or an amount accrue when those arrive; refunded or foreign-currency sales accrue nothing.
+    """
+    if not sale_ids:
+        return 0
+    return db.session.execute(
+        _ACCRUE,
+        {
+            "sale_ids": sale_ids,
+            "minor": minor_units(get_settings().currency),
+            "held": ledger.HELD_UNTIL,
+            "completable": REFERRAL_TRANSITIONS.sources_of("completed"),
+        },
+    ).scalar_one()
+
+
+def _effective_net(amount: Decimal, refunded: Decimal, disputed: Decimal) -> Decimal:
+    return amount - min(amount, refunded + disputed)
+
+
+def adjust_for_refunds(sale_id: str) -> None:
+    """Bring the sale's commissions in line with its cumulative refunds and disputes.
+
+    Locks the sale, then sets each commission to ``rate * net`` from the totals — so
+    repeated or reordered refund reports never reduce twice. Unpaid commissions change
+    their amount (a ``reversal`` entry; cancelled on a full refund); paid ones keep it and
+    the difference is clawed back (a ``clawback`` entry, which may take the balance below
+    zero, to be netted from later payouts).
+    """
+    sale = lock_sale(sale_id)
+    if sale.amount is None:
+        return
+    currency = get_settings().currency
+    net = _effective_net(sale.amount, sale.refunded_amount, sale.disputed_amount)
+    is_refunded = sale.refunded_amount >= sale.amount
+    commissions = db.session.scalars(
+        select(Commission).where(Commission.sale_id == sale.id).with_for_update()
+    )
+    for commission in commissions:
+        target = min(quantize(net * commission.rate, currency), commission.gross_amount)
+        if commission.status in ("pending", "held"):
+            available_at = (
+                ledger.HELD_UNTIL if commission.status == "held" else commission.payable_at
+            )
+            ledger.append(
+                commission.user_id,
+                "reversal",
+                target - commission.amount,
+                available_at,
+                commission_id=commission.id,
+            )
+            commission.amount = target
+            if is_refunded:
+                commission.transition_to("cancelled")
+        elif commission.status == "paid":
+            owed_back = commission.amount - min(target, commission.amount)
+            ledger.append(
+                commission.user_id,
+                "clawback",
+                commission.clawed_back - owed_back,
+                datetime.now(UTC),
+                commission_id=commission.id,
+            )
+            commission.clawed_back = owed_back

@@ -1,0 +1,140 @@
+"""Sales as the providers report them: upserts that converge whatever the order of events.
+
+Every function here is idempotent: the same report twice changes nothing the second time,
+and reports can arrive in any order (a refund before its sale, a subscription payment
+before the checkout that names its customer). Amounts from providers are cumulative
+(refunded so far, disputed now), so a repeated or late report never subtracts twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+
+from app.extensions import db
+from app.models import CustomerLink, Sale
+from app.services.program import get_settings
+
+
+@dataclass(frozen=True)
+class SaleReport:
+    provider: str
+    external_id: str
+    amount: Decimal
+    currency: str
+    occurred_at: datetime
+    buyer_id: str | None = None
+    customer_id: str | None = None  # resolves the buyer through customer_links when needed
+    subscription_id: str | None = None
+
+
+_UPSERT_SALE = text(
+    """
+    INSERT INTO sales (id, provider, external_id, buyer_id, amount, currency, occurred_at,
+                       subscription_id, is_foreign_currency, recorded_by, note)
+    VALUES (new_id(), :provider, :external_id, :buyer_id, :amount, :currency, :occurred_at,
+            :subscription_id, :is_foreign, :recorded_by, :note)
+    ON CONFLICT (provider, external_id) DO UPDATE SET
+        amount = coalesce(sales.amount, EXCLUDED.amount),
+        currency = coalesce(sales.currency, EXCLUDED.currency),
+        occurred_at = coalesce(sales.occurred_at, EXCLUDED.occurred_at),
+        buyer_id = coalesce(sales.buyer_id, EXCLUDED.buyer_id),
+        subscription_id = coalesce(sales.subscription_id, EXCLUDED.subscription_id),
+        is_foreign_currency = CASE WHEN sales.amount IS NULL
+                                   THEN EXCLUDED.is_foreign_currency
+                                   ELSE sales.is_foreign_currency END,
+        updated_at = now()
+    RETURNING id
+    """
+)
+_UPSERT_REFUND = text(
+    """
+    INSERT INTO sales (id, provider, external_id, refunded_amount)
+    VALUES (new_id(), :provider, :external_id, :refunded)
+    ON CONFLICT (provider, external_id) DO UPDATE SET
+        refunded_amount = greatest(sales.refunded_amount, EXCLUDED.refunded_amount),
+        updated_at = now()
+    RETURNING id
+    """
+)
+_UPSERT_DISPUTE = text(
+    """
+    INSERT INTO sales (id, provider, external_id, disputed_amount)
+    VALUES (new_id(), :provider, :external_id, :disputed)
+    ON CONFLICT (provider, external_id) DO UPDATE SET
+        disputed_amount = EXCLUDED.disputed_amount, updated_at = now()
+    RETURNING id
+    """
+)
+
+
+def buyer_for_customer(provider: str, customer_id: str | None) -> str | None:
+    if not customer_id:
+        return None
+    return db.session.scalar(
+        select(CustomerLink.user_id).where(
+            CustomerLink.provider == provider, CustomerLink.customer_id == customer_id
+        )
+    )
+
+
+def link_customer(provider: str, customer_id: str | None, user_id: str | None) -> None:
+    """Remember which user a provider's customer is (first link wins)."""
+    if customer_id and user_id:
+        db.session.execute(
+            insert(CustomerLink)
+            .values(provider=provider, customer_id=customer_id, user_id=user_id)
+            .on_conflict_do_nothing()
+        )
+
+
+def record_sale(
+    report: SaleReport, *, recorded_by: str | None = None, note: str | None = None
+) -> str:
+    """Create the sale, or complete the row an earlier refund created. Returns its id.
+
+    A sale in another currency than the program's is stored and flagged, never converted.
+    """
+    buyer_id = report.buyer_id or buyer_for_customer(report.provider, report.customer_id)
+    link_customer(report.provider, report.customer_id, buyer_id)
+    return db.session.execute(
+        _UPSERT_SALE,
+        {
+            "provider": report.provider,
+            "external_id": report.external_id,
+            "buyer_id": buyer_id,
+            "amount": report.amount,
+            "currency": report.currency.upper(),
+            "occurred_at": report.occurred_at,
+            "subscription_id": report.subscription_id,
+            "is_foreign": report.currency.upper() != get_settings().currency,
+            "recorded_by": recorded_by,
+            "note": note,
+        },
+    ).scalar_one()
+
+
+def record_refund(provider: str, external_id: str, refunded_total: Decimal) -> str:
+    """The cumulative refunded amount; a smaller or repeated report changes nothing."""
+    params = {"provider": provider, "external_id": external_id, "refunded": refunded_total}
+    return db.session.execute(_UPSERT_REFUND, params).scalar_one()
+
+
+def record_dispute(provider: str, external_id: str, disputed: Decimal) -> str:
+    """The amount under dispute now (0 once a dispute is won); it counts as refunded."""
+    params = {"provider": provider, "external_id": external_id, "disputed": disputed}
+    return db.session.execute(_UPSERT_DISPUTE, params).scalar_one()
+
+
+def lock_sale(sale_id: str) -> Sale:
+    """The sale, locked for the rest of the transaction: adjustments of one sale queue up."""
+    return db.session.scalars(
+        select(Sale)
+        .where(Sale.id == sale_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
