@@ -9,6 +9,7 @@ import argparse
 import logging
 
 from app import create_app
+from app.jobs.webhooks import schedule_sweep
 from app.jobs.worker import build_worker
 
 
@@ -21,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO)
     app = create_app()
     worker = build_worker(app, args.queues)
+    if args.with_scheduler:
+        with app.app_context():
+            schedule_sweep()
     worker.work(burst=args.burst, with_scheduler=args.with_scheduler)
     return 0
 

@@ -49,7 +49,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from app.main import bp as main_bp
     from app.portal import bp as portal_bp
     from app.tree import bp as tree_bp
+    from app.webhooks import bp as webhooks_bp
 
-    for blueprint in (main_bp, health_bp, auth_bp, links_bp, portal_bp, tree_bp, admin_bp):
+    blueprints = (main_bp, health_bp, auth_bp, links_bp, portal_bp, tree_bp, admin_bp, webhooks_bp)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     return app

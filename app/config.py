@@ -51,6 +51,8 @@ class Config:
         # How many proxies in front set X-Forwarded-For (0: use the socket's address).
         self.PROXY_FIX_X_FOR = int(env.get("PROXY_FIX_X_FOR", "0"))
         self.FERNET_KEYS = env.get("FERNET_KEYS", "")
+        self.STRIPE_WEBHOOK_SECRET = env.get("STRIPE_WEBHOOK_SECRET", "")
+        self.LEMONSQUEEZY_WEBHOOK_SECRET = env.get("LEMONSQUEEZY_WEBHOOK_SECRET", "")
         self.SESSION_COOKIE_SECURE = _bool(
             "SESSION_COOKIE_SECURE", urlsplit(self.PUBLIC_BASE_URL).scheme == "https"
         )

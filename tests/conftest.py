@@ -17,6 +17,7 @@ from app.jobs.queueing import get_redis
 from app.services.program import seed_program_defaults
 from tests.factories import PASSWORD
 from tests.services_under_test import recreate_database, redis_url_for_tests, server_urls
+from tests.signing import LEMON_SECRET, STRIPE_SECRET
 
 
 def _worker_suffix() -> str:
@@ -47,6 +48,8 @@ def app(server):
             "REDIS_URL": redis_url_for_tests(redis_server),
             "SECRET_KEY": "test-secret",
             "PUBLIC_BASE_URL": "http://localhost",
+            "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,
+            "LEMONSQUEEZY_WEBHOOK_SECRET": LEMON_SECRET,
         }
     )
     app.test_client_class = IsolatedClient
@@ -57,6 +60,7 @@ def app(server):
 
 
 _TABLES = (
+    "webhook_events",
     "audit_log",
     "referral_clicks",
     "referral_flags",

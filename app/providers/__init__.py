@@ -1,0 +1,54 @@
+"""Payment providers behind one small interface.
+
+Each provider module offers ``verify(raw_body, signature_header, secret) -> VerifiedEvent``
+(raising ``SignatureError`` for anything not signed with the secret) and
+``reports(payload) -> list[Report]``: what the event says about sales, in our terms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from app.money import minor_units
+from app.services.sales import SaleReport
+
+
+class SignatureError(ValueError):
+    """The body was not signed by the provider with our secret (or the header is missing)."""
+
+
+@dataclass(frozen=True)
+class VerifiedEvent:
+    event_id: str
+    event_type: str
+    payload: dict
+
+
+@dataclass(frozen=True)
+class RefundReport:
+    provider: str
+    external_id: str
+    refunded_total: Decimal  # cumulative
+
+
+@dataclass(frozen=True)
+class DisputeReport:
+    provider: str
+    external_id: str
+    disputed: Decimal  # under dispute now; 0 once won
+
+
+@dataclass(frozen=True)
+class CustomerReport:
+    provider: str
+    customer_id: str
+    user_id: str
+
+
+Report = SaleReport | RefundReport | DisputeReport | CustomerReport
+
+
+def from_minor_units(value: int | str, currency: str) -> Decimal:
+    """Providers send integers in the currency's minor unit (cents, yen, fils)."""
+    return Decimal(int(value)).scaleb(-minor_units(currency))

@@ -1,0 +1,83 @@
+"""Lemon Squeezy: ``X-Signature`` is the hex HMAC-SHA256 of the raw body with the signing
+secret. Events carry no id of their own; ours is the event name, the object and its update
+time, stable across retries of one delivery and distinct for each change."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import datetime
+
+from app.providers import (
+    RefundReport,
+    Report,
+    SignatureError,
+    VerifiedEvent,
+    from_minor_units,
+)
+from app.services.sales import SaleReport
+
+PROVIDER = "lemon_squeezy"
+
+
+def sign(raw_body: bytes, secret: str) -> str:
+    return hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest()
+
+
+def verify(raw_body: bytes, signature: str | None, secret: str) -> VerifiedEvent:
+    if not signature or not secret:
+        raise SignatureError("missing X-Signature header or secret")
+    if not hmac.compare_digest(sign(raw_body, secret), signature.strip()):
+        raise SignatureError("X-Signature does not match the body")
+    try:
+        payload = json.loads(raw_body)
+        name = payload["meta"]["event_name"]
+        data = payload["data"]
+        event_id = f"{name}:{data['type']}:{data['id']}:{data['attributes'].get('updated_at')}"
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SignatureError(f"signed, but not a Lemon Squeezy event: {exc}") from exc
+    return VerifiedEvent(event_id[:255], name, payload)
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def reports(payload: dict) -> list[Report]:
+    name = payload["meta"]["event_name"]
+    buyer = (payload["meta"].get("custom_data") or {}).get("user_id")
+    data = payload["data"]
+    attrs = data["attributes"]
+    currency = (attrs.get("currency") or "USD").upper()
+    customer = str(attrs["customer_id"]) if attrs.get("customer_id") else None
+    if name == "order_created" and attrs.get("status") == "paid":
+        return [
+            SaleReport(
+                provider=PROVIDER,
+                external_id=f"order:{data['id']}",
+                amount=from_minor_units(attrs["total"], currency),
+                currency=currency,
+                occurred_at=_at(attrs["created_at"]),
+                buyer_id=buyer,
+                customer_id=customer,
+            )
+        ]
+    # The first payment of a subscription is its order (order_created) already.
+    if name == "subscription_payment_success" and attrs.get("billing_reason") != "initial":
+        return [
+            SaleReport(
+                provider=PROVIDER,
+                external_id=f"invoice:{data['id']}",
+                amount=from_minor_units(attrs["total"], currency),
+                currency=currency,
+                occurred_at=_at(attrs["created_at"]),
+                buyer_id=buyer,
+                customer_id=customer,
+                subscription_id=str(attrs.get("subscription_id")),
+            )
+        ]
+    if name == "order_refunded":
+        refunded = from_minor_units(attrs.get("refunded_amount") or 0, currency)
+        return [RefundReport(PROVIDER, f"order:{data['id']}", refunded)]
+    return []

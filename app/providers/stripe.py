@@ -1,0 +1,102 @@
+"""Stripe: signature checked by the official SDK (default 300 s tolerance), events mapped to
+sales keyed by PaymentIntent id, so that refunds and disputes (which name the PaymentIntent)
+find their sale whatever the order of delivery."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import stripe
+
+from app.providers import (
+    CustomerReport,
+    DisputeReport,
+    RefundReport,
+    Report,
+    SignatureError,
+    VerifiedEvent,
+    from_minor_units,
+)
+from app.services.sales import SaleReport
+
+PROVIDER = "stripe"
+
+
+def verify(raw_body: bytes, signature: str | None, secret: str) -> VerifiedEvent:
+    if not signature or not secret:
+        raise SignatureError("missing Stripe-Signature header or secret")
+    try:
+        event = stripe.Webhook.construct_event(raw_body, signature, secret)
+    except (stripe.SignatureVerificationError, ValueError) as exc:
+        raise SignatureError(str(exc)) from exc
+    return VerifiedEvent(event.id, event.type, json.loads(raw_body))
+
+
+def _payment_key(obj: dict) -> str:
+    payment_intent = obj.get("payment_intent")
+    if isinstance(payment_intent, dict):
+        payment_intent = payment_intent.get("id")
+    return payment_intent or obj["id"]
+
+
+def _at(timestamp: int) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+def reports(payload: dict) -> list[Report]:
+    kind = payload.get("type")
+    obj = payload.get("data", {}).get("object", {})
+    if kind == "checkout.session.completed":
+        return _checkout(payload, obj)
+    if kind == "invoice.paid" and obj.get("amount_paid"):
+        currency = obj["currency"].upper()
+        return [
+            SaleReport(
+                provider=PROVIDER,
+                external_id=_payment_key(obj),
+                amount=from_minor_units(obj["amount_paid"], currency),
+                currency=currency,
+                occurred_at=_at(
+                    (obj.get("status_transitions") or {}).get("paid_at") or payload["created"]
+                ),
+                buyer_id=(obj.get("metadata") or {}).get("user_id"),
+                customer_id=obj.get("customer"),
+                subscription_id=obj.get("subscription"),
+            )
+        ]
+    if kind == "charge.refunded":
+        currency = obj["currency"].upper()
+        refunded = from_minor_units(obj["amount_refunded"], currency)
+        return [RefundReport(PROVIDER, _payment_key(obj), refunded)]
+    if kind == "charge.dispute.created":
+        currency = obj["currency"].upper()
+        return [
+            DisputeReport(PROVIDER, _payment_key(obj), from_minor_units(obj["amount"], currency))
+        ]
+    if kind == "charge.dispute.closed" and obj.get("status") == "won":
+        return [DisputeReport(PROVIDER, _payment_key(obj), Decimal(0))]
+    return []
+
+
+def _checkout(payload: dict, obj: dict) -> list[Report]:
+    buyer = obj.get("client_reference_id")
+    found: list[Report] = []
+    if buyer and obj.get("customer"):
+        found.append(CustomerReport(PROVIDER, obj["customer"], buyer))
+    # Subscriptions are sales per paid invoice (invoice.paid), the first one included.
+    if obj.get("mode") == "payment" and obj.get("payment_status") == "paid":
+        currency = obj["currency"].upper()
+        found.append(
+            SaleReport(
+                provider=PROVIDER,
+                external_id=_payment_key(obj),
+                amount=from_minor_units(obj["amount_total"], currency),
+                currency=currency,
+                occurred_at=_at(obj.get("created") or payload["created"]),
+                buyer_id=buyer,
+                customer_id=obj.get("customer"),
+            )
+        )
+    return found

@@ -1,0 +1,37 @@
+from flask import current_app, jsonify, request
+
+from app.extensions import csrf, db, limiter
+from app.jobs.webhooks import enqueue_processing
+from app.providers import SignatureError
+from app.services.webhooks import PROVIDER_MODULES, store_event
+from app.webhooks import bp
+
+# (route name, provider, signature header, secret setting)
+_ENDPOINTS = {
+    "stripe": ("stripe", "Stripe-Signature", "STRIPE_WEBHOOK_SECRET"),
+    "lemonsqueezy": ("lemon_squeezy", "X-Signature", "LEMONSQUEEZY_WEBHOOK_SECRET"),
+}
+
+
+@bp.post("/<name>")
+@csrf.exempt
+@limiter.exempt
+def receive(name: str):
+    """Verify, store, commit, then answer 200; processing is enqueued after the commit.
+    A bad or missing signature answers 400 and stores nothing."""
+    if name not in _ENDPOINTS:
+        return jsonify(error="unknown provider"), 404
+    provider, header, secret_setting = _ENDPOINTS[name]
+    try:
+        event = PROVIDER_MODULES[provider].verify(
+            request.get_data(cache=False),
+            request.headers.get(header),
+            current_app.config[secret_setting],
+        )
+    except SignatureError as exc:
+        return jsonify(error=f"signature rejected: {exc}"), 400
+    event_pk = store_event(provider, event)
+    if event_pk is not None:
+        enqueue_processing(event_pk)
+    db.session.commit()
+    return jsonify(received=True, duplicate=event_pk is None)

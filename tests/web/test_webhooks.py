@@ -1,0 +1,247 @@
+"""Signed provider webhooks: stored once, processed by workers, converging in any order."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from redis import Redis
+from sqlalchemy import func, select, text
+
+from app.extensions import db
+from app.jobs import webhooks as webhook_jobs
+from app.jobs.queueing import get_queue
+from app.models import Commission, CustomerLink, Sale, WebhookEvent
+from tests.factories import make_chain
+from tests.services.test_commissions import assert_ledger_invariant
+from tests.signing import (
+    lemon_event,
+    lemon_headers,
+    run_jobs,
+    stripe_checkout,
+    stripe_event,
+    stripe_headers,
+)
+
+
+def _count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def _commissions() -> dict[int, Decimal]:
+    rows = db.session.execute(select(Commission.tier, Commission.amount))
+    return {tier: amount for tier, amount in rows}
+
+
+def _post_stripe(client, body: bytes, **kwargs):
+    return client.post("/webhooks/stripe", data=body, headers=stripe_headers(body, **kwargs))
+
+
+def _post_lemon(client, body: bytes, **kwargs):
+    return client.post("/webhooks/lemonsqueezy", data=body, headers=lemon_headers(body, **kwargs))
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Stripe-Signature": "t=1,v1=deadbeef"},
+        "wrong secret",
+        "too old",
+    ],
+    ids=["missing", "garbage", "wrong-secret", "expired"],
+)
+def test_a_bad_stripe_signature_is_400_with_nothing_stored(client, headers):
+    body = stripe_event("checkout.session.completed", stripe_checkout("u1", 1000, "pi_bad"))
+    if headers == "wrong secret":
+        headers = stripe_headers(body, secret="whsec_other")
+    elif headers == "too old":
+        headers = stripe_headers(body, at=1_600_000_000)  # beyond the 300 s tolerance
+    response = client.post("/webhooks/stripe", data=body, headers=headers)
+    assert response.status_code == 400
+    assert _count(WebhookEvent) == 0 and _count(Sale) == 0
+    assert get_queue().count == 0
+
+
+def test_a_bad_lemon_signature_is_400_with_nothing_stored(client):
+    body = lemon_event("order_created", "orders", "1", {"status": "paid", "total": 100})
+    response = _post_lemon(client, body, secret="not-the-secret")
+    assert response.status_code == 400
+    assert client.post("/webhooks/lemonsqueezy", data=body).status_code == 400
+    assert _count(WebhookEvent) == 0 and get_queue().count == 0
+
+
+def test_only_the_webhooks_are_exempt_from_csrf(app):
+    exempt = app.extensions["csrf"]._exempt_views
+    assert exempt == {"app.webhooks.routes.receive"}
+
+
+def test_stripe_checkout_is_stored_then_accrued_by_a_worker(app, client):
+    _, _, _, buyer = make_chain(4)
+    body = stripe_event("checkout.session.completed", stripe_checkout(buyer.id, 20000, "pi_1"))
+    response = _post_stripe(client, body)
+    assert response.status_code == 200 and response.json == {"received": True, "duplicate": False}
+    assert _count(WebhookEvent) == 1 and get_queue().count == 1
+    assert _count(Commission) == 0  # the worker does it
+    run_jobs(app)
+    assert _commissions() == {1: Decimal("20.00"), 2: Decimal("10.00"), 3: Decimal("5.00")}
+    assert db.session.scalar(select(WebhookEvent.processed_at)) is not None
+    assert_ledger_invariant()
+
+
+def test_the_same_event_five_times_accrues_once(app, client):
+    _, buyer = make_chain(2)
+    body = stripe_event("checkout.session.completed", stripe_checkout(buyer.id, 5000, "pi_5"))
+    answers = [_post_stripe(client, body).json["duplicate"] for _ in range(5)]
+    assert answers == [False, True, True, True, True]
+    run_jobs(app)
+    webhook_jobs.process_webhook_event_job(db.session.scalar(select(WebhookEvent.id)))
+    assert _commissions() == {1: Decimal("5.00")}
+    assert db.session.scalar(text("SELECT count(*) FROM ledger_entries")) == 1
+
+
+def test_refund_before_sale_and_partial_refunds_twice_converge(app, client):
+    _root, buyer = make_chain(2)
+    refund = {"id": "ch_1", "payment_intent": "pi_r", "currency": "usd", "amount_refunded": 2500}
+    _post_stripe(client, stripe_event("charge.refunded", refund))
+    run_jobs(app)
+    assert db.session.scalar(select(Sale.amount)) is None  # the refund waits for its sale
+    _post_stripe(
+        client, stripe_event("checkout.session.completed", stripe_checkout(buyer.id, 10000, "pi_r"))
+    )
+    run_jobs(app)
+    assert _commissions() == {1: Decimal("7.50")}
+    for _ in range(2):  # a second, larger partial refund, delivered twice
+        _post_stripe(client, stripe_event("charge.refunded", {**refund, "amount_refunded": 4000}))
+    run_jobs(app)
+    assert _commissions() == {1: Decimal("6.00")}
+    assert_ledger_invariant()
+
+
+def test_invoice_paid_finds_the_buyer_through_the_checkout_customer(app, client):
+    _, buyer = make_chain(2)
+    checkout = stripe_checkout(buyer.id, 0, "pi_sub", mode="subscription", customer="cus_9")
+    _post_stripe(client, stripe_event("checkout.session.completed", checkout))
+    invoice = {
+        "id": "in_1",
+        "object": "invoice",
+        "customer": "cus_9",
+        "subscription": "sub_9",
+        "amount_paid": 3000,
+        "currency": "usd",
+        "payment_intent": "pi_inv1",
+        "status_transitions": {"paid_at": 1_760_000_000},
+    }
+    _post_stripe(client, stripe_event("invoice.paid", invoice))
+    _post_stripe(
+        client, stripe_event("invoice.paid", {**invoice, "id": "in_2", "payment_intent": "pi_inv2"})
+    )
+    run_jobs(app)
+    assert db.session.scalar(select(CustomerLink.user_id)) == buyer.id
+    assert sorted(db.session.scalars(select(Commission.amount))) == [Decimal("3.00")] * 2
+
+
+def test_an_unknown_buyer_is_kept_as_an_unattributed_sale(app, client):
+    _post_stripe(
+        client, stripe_event("checkout.session.completed", stripe_checkout(None, 999, "pi_u"))
+    )
+    run_jobs(app)
+    sale = db.session.scalars(select(Sale)).one()
+    assert (sale.buyer_id, sale.amount) == (None, Decimal("9.99"))
+    assert _count(Commission) == 0
+
+
+def test_a_dispute_holds_back_the_commission_until_won(app, client):
+    _, buyer = make_chain(2)
+    _post_stripe(
+        client, stripe_event("checkout.session.completed", stripe_checkout(buyer.id, 10000, "pi_d"))
+    )
+    dispute = {
+        "id": "dp_1",
+        "charge": "ch_d",
+        "payment_intent": "pi_d",
+        "amount": 10000,
+        "currency": "usd",
+    }
+    _post_stripe(client, stripe_event("charge.dispute.created", dispute))
+    run_jobs(app)
+    assert _commissions() == {1: Decimal("0.00")}
+    _post_stripe(client, stripe_event("charge.dispute.closed", {**dispute, "status": "won"}))
+    run_jobs(app)
+    assert _commissions() == {1: Decimal("10.00")}
+
+
+def test_lemon_squeezy_orders_renewals_and_refunds(app, client):
+    _, buyer = make_chain(2)
+    order = {"status": "paid", "total": 4000, "currency": "USD", "customer_id": 7}
+    _post_lemon(client, lemon_event("order_created", "orders", "11", order, buyer.id))
+    renewal = {"total": 2000, "currency": "USD", "subscription_id": 5, "billing_reason": "renewal"}
+    initial = {**renewal, "billing_reason": "initial"}
+    _post_lemon(
+        client,
+        lemon_event(
+            "subscription_payment_success", "subscription-invoices", "21", initial, buyer.id
+        ),
+    )
+    _post_lemon(
+        client,
+        lemon_event(
+            "subscription_payment_success", "subscription-invoices", "22", renewal, buyer.id
+        ),
+    )
+    refund = {**order, "refunded_amount": 1000, "updated_at": "2026-11-25T10:00:00Z"}
+    for _ in range(2):  # redelivered: same derived event id
+        _post_lemon(client, lemon_event("order_refunded", "orders", "11", refund, buyer.id))
+    assert _count(WebhookEvent) == 4
+    run_jobs(app)
+    assert sorted(db.session.scalars(select(Commission.amount))) == [
+        Decimal("2.00"),
+        Decimal("3.00"),
+    ]
+    assert_ledger_invariant()
+
+
+def test_redis_down_keeps_the_event_and_the_sweeper_accrues_it_later(app, client, monkeypatch):
+    _, buyer = make_chain(2)
+    redis = app.extensions["redis"]
+    app.extensions["redis"] = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    try:
+        body = stripe_event("checkout.session.completed", stripe_checkout(buyer.id, 1000, "pi_x"))
+        assert _post_stripe(client, body).status_code == 200
+    finally:
+        app.extensions["redis"] = redis
+    assert _count(WebhookEvent) == 1 and get_queue().count == 0
+    monkeypatch.setattr(webhook_jobs, "SWEEP_AFTER", webhook_jobs.timedelta(0))
+    assert webhook_jobs.sweep_webhook_events_job() == 1
+    run_jobs(app)
+    assert _commissions() == {1: Decimal("1.00")}
+
+
+def test_a_failing_event_notes_its_error_and_stays_for_a_retry(app, client, monkeypatch):
+    _, buyer = make_chain(2)
+    _post_stripe(
+        client, stripe_event("checkout.session.completed", stripe_checkout(buyer.id, 1000, "pi_f"))
+    )
+
+    def broken(_ids):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr("app.services.webhooks.accrue_sales", broken)
+    event_pk = db.session.scalar(select(WebhookEvent.id))
+    with pytest.raises(RuntimeError):
+        webhook_jobs.process_webhook_event_job(event_pk)
+    event = db.session.get(WebhookEvent, event_pk)
+    db.session.refresh(event)
+    assert (event.processed_at, event.attempts) == (None, 1)
+    assert "database hiccup" in event.last_error
+    assert _count(Sale) == 0  # the attempt rolled back whole
+    monkeypatch.undo()
+    assert webhook_jobs.process_webhook_event_job(event_pk) is True
+    assert _commissions() == {1: Decimal("1.00")}
+
+
+def test_a_body_that_is_not_json_is_refused(client):
+    body = b"not json"
+    assert _post_lemon(client, body).status_code == 400
+    assert json.loads(_post_stripe(client, body).data)["error"].startswith("signature rejected")
