@@ -73,13 +73,19 @@ _TABLES = (
 )
 
 
+def reset_database() -> None:
+    """Empty every table and re-seed the program defaults (also between Hypothesis examples)."""
+    db.session.rollback()
+    db.session.execute(text(f"TRUNCATE {', '.join(_TABLES)} RESTART IDENTITY CASCADE"))
+    seed_program_defaults()
+    db.session.commit()
+
+
 @pytest.fixture(autouse=True)
 def ctx(app):
     """Each test starts from the seeded state, in its own app context, with an empty Redis."""
     with app.app_context():
-        db.session.execute(text(f"TRUNCATE {', '.join(_TABLES)} RESTART IDENTITY CASCADE"))
-        seed_program_defaults()
-        db.session.commit()
+        reset_database()
         get_redis().flushdb()
         limiter.reset()  # its storage is bound by the last create_app, wherever that points
         yield

@@ -1,0 +1,89 @@
+"""Hypothesis: after any sequence of sales, refunds, disputes and payouts, the ledger holds.
+
+For every user: ledger = non-cancelled commissions - non-failed payouts - clawbacks; every
+commission is rate * (sale - refunds) rounded half up to the cent (or what was paid, less
+what was clawed back); balances are never built from anything but the ledger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select, text
+
+from app.extensions import db
+from app.models import Commission, Payout, Sale
+from app.services.commissions import adjust_for_refunds
+from app.services.payouts import PayoutRefused, create_payout, fail_payout
+from app.services.sales import record_dispute, record_refund
+from tests.conftest import reset_database
+from tests.factories import make_chain, make_sale
+from tests.services.test_commissions import assert_ledger_invariant
+
+cents = st.integers(min_value=1, max_value=500_000).map(lambda c: Decimal(c) / 100)
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("sale"), cents, st.integers(0, 60)),
+        st.tuples(st.just("refund"), st.integers(0, 9), st.integers(0, 100)),
+        st.tuples(st.just("dispute"), st.integers(0, 9), st.integers(0, 100)),
+        st.tuples(st.just("payout"), st.integers(0, 2)),
+        st.tuples(st.just("fail"), st.integers(0, 9)),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+def _expected_amount(commission: Commission, sale: Sale) -> Decimal:
+    net = sale.amount - min(sale.amount, sale.refunded_amount + sale.disputed_amount)
+    return (net * commission.rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=steps)
+def test_ledger_invariant_and_rounding_over_random_histories(steps):
+    reset_database()
+    *uplines, buyer = make_chain(4)
+    sales: list[str] = []
+    now = datetime.now(UTC)
+    for step in steps:
+        kind = step[0]
+        if kind == "sale":
+            sales.append(make_sale(buyer, str(step[1]), days_ago=step[2]))
+        elif kind in ("refund", "dispute") and sales:
+            sale = db.session.get(Sale, sales[step[1] % len(sales)])
+            share = (sale.amount * step[2] / 100).quantize(Decimal("0.01"))
+            if kind == "refund":
+                record_refund(sale.provider, sale.external_id, share)
+            else:
+                record_dispute(sale.provider, sale.external_id, share)
+            adjust_for_refunds(sale.id)
+        elif kind == "payout":
+            with contextlib.suppress(PayoutRefused):
+                create_payout(uplines[step[1]].id, "stripe", now + timedelta(days=1))
+        elif kind == "fail":
+            payouts = db.session.scalars(select(Payout).where(Payout.status == "pending")).all()
+            if payouts:
+                fail_payout(payouts[step[1] % len(payouts)])
+        db.session.commit()
+        assert_ledger_invariant()
+
+    for commission in db.session.scalars(select(Commission)):
+        sale = db.session.get(Sale, commission.sale_id)
+        expected = _expected_amount(commission, sale)
+        if commission.status == "paid":
+            assert commission.amount - commission.clawed_back == min(expected, commission.amount)
+        elif commission.status == "cancelled":
+            assert sale.refunded_amount >= sale.amount
+        else:
+            assert commission.amount == expected
+    negative = db.session.scalar(text("SELECT count(*) FROM commissions WHERE amount < 0"))
+    assert negative == 0
