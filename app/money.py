@@ -28,7 +28,7 @@ def quantize(amount: Decimal, currency: str = "USD") -> Decimal:
     return amount.quantize(exponent, rounding=ROUND_HALF_UP)
 
 
-def format_money(amount: Decimal | None, currency: str = "USD") -> str:
+def format_money(amount: Decimal | int | None, currency: str = "USD") -> str:
     """``1234.5`` → ``"1,234.50 USD"`` for display; ``None`` shows as a zero."""
-    value = quantize(amount if amount is not None else Decimal(0), currency)
+    value = quantize(Decimal(amount or 0), currency)
     return f"{value:,} {currency.upper()}"

@@ -29,7 +29,17 @@ class IsolatedClient(FlaskClient):
     production, instead of reusing the test's own context."""
 
     def open(self, *args, **kwargs):
-        return contextvars.Context().run(super().open, *args, **kwargs)
+        return contextvars.Context().run(self._open_and_drain, *args, **kwargs)
+
+    def _open_and_drain(self, *args, **kwargs):
+        # A streamed body is read, and the response closed, in the request's own Context:
+        # its generator holds the request and app contexts (and the db session) until then.
+        response = super().open(*args, **kwargs)
+        response.was_streamed = response.is_streamed
+        if response.is_streamed:
+            response.make_sequence()
+            response.close()
+        return response
 
 
 @pytest.fixture(scope="session")

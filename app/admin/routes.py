@@ -1,11 +1,19 @@
-from flask import abort, render_template, request
+from datetime import UTC, datetime
+
+from flask import abort, flash, render_template, request, url_for
+from flask_login import current_user
 
 from app.admin import bp
+from app.admin.forms import AttributeForm, SaleForm
 from app.extensions import db
-from app.htmx import render
+from app.htmx import redirect_to, render, render_form
 from app.models import User
-from app.services.directory import find_users
+from app.models.base import new_id
+from app.services.directory import find_user, find_users
 from app.services.downline import admin_scope
+from app.services.program import get_settings
+from app.services.sale_entry import attribute, record_manual_sale
+from app.services.sales import find_unattributed, recent_sales
 from app.tree.views import TreeLinks, show_search, show_tree
 
 
@@ -42,3 +50,54 @@ def user_network(user_id: str):
 def user_network_search(user_id: str):
     links = _user_links(user_id)
     return show_search(admin_scope(links.args["user_id"]), links)
+
+
+@bp.route("/sales/new", methods=["GET", "POST"])
+def new_sale():
+    form = SaleForm()
+    if request.method == "GET":
+        form.token.data = new_id()
+        form.currency.data = get_settings().currency
+        form.occurred_on.data = datetime.now(UTC).date()
+    if form.validate_on_submit():
+        buyer = find_user(form.buyer.data)
+        if buyer is None:
+            form.buyer.errors = ["No user has this username or email."]
+        else:
+            record_manual_sale(
+                current_user,
+                buyer,
+                form.amount.data,
+                form.currency.data,
+                form.occurred_on.data,
+                form.token.data,
+                form.note.data or None,
+            )
+            db.session.commit()
+            flash(f"Sale recorded for {buyer.username}; commissions accrue shortly.", "success")
+            return redirect_to(url_for("admin.sales"))
+    return render_form("admin/new_sale.html", "admin/_sale_form.html", form)
+
+
+@bp.get("/sales")
+def sales():
+    return render_template(
+        "admin/sales.html",
+        recent=recent_sales(),
+        unattributed=find_unattributed(),
+        form=AttributeForm(),
+    )
+
+
+@bp.post("/sales/<sale_id>/attribute")
+def attribute_sale(sale_id: str):
+    form = AttributeForm()
+    buyer = find_user(form.buyer.data or "") if form.validate_on_submit() else None
+    if buyer is None:
+        flash("Name an existing user by username or email.", "error")
+    elif attribute(current_user, sale_id, buyer):
+        db.session.commit()
+        flash(f"Sale attributed to {buyer.username}; commissions accrue shortly.", "success")
+    else:
+        flash("That sale is attributed already (or does not exist).", "error")
+    return redirect_to(url_for("admin.sales"))

@@ -1,10 +1,20 @@
-from flask import Response, abort, request
+from flask import Response, abort, request, stream_with_context
 from flask_login import current_user, login_required
 
-from app.htmx import render
+from app.htmx import render, wants_fragment
+from app.pagination import cursor_arg
 from app.portal import bp
+from app.portal.exports import commission_csv
+from app.portal.forms import CommissionFilterForm
+from app.services.commission_listing import (
+    CommissionFilters,
+    iter_commissions,
+    list_commissions,
+    monthly_earnings,
+)
 from app.services.ledger import balances
 from app.services.network_stats import STAT_PERIODS, link_stats, network_summary
+from app.services.program import get_settings
 from app.services.referral_links import qr_code, share_links, share_url
 
 _QR_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
@@ -49,4 +59,48 @@ def qr(kind: str):
         filename = f"referral-{current_user.referral_code}.{kind}"
         response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+def _filters(form: CommissionFilterForm) -> CommissionFilters:
+    return CommissionFilters(
+        status=form.status.data or None,
+        tier=form.tier.data,
+        since=form.since.data,
+        until=form.until.data,
+    )
+
+
+@bp.get("/commissions")
+@login_required
+def commissions():
+    form = CommissionFilterForm(request.args)
+    before = cursor_arg("before")
+    if not form.validate():
+        return render(
+            "portal/commissions.html", "portal/_commission_rows.html", status=422, form=form
+        )
+    listing = list_commissions(current_user.id, _filters(form), before)
+    query = {k: v for k, v in request.args.items() if k != "before" and v}
+    return render(
+        "portal/commissions.html",
+        "portal/_commission_rows.html",
+        form=form,
+        listing=listing,
+        query=query,
+        chart=None if wants_fragment() else monthly_earnings(current_user.id),
+        currency=get_settings().currency,
+    )
+
+
+@bp.get("/commissions.csv")
+@login_required
+def commissions_csv():
+    form = CommissionFilterForm(request.args)
+    if not form.validate():
+        abort(400)
+    rows = iter_commissions(current_user.id, _filters(form))
+    csv = commission_csv(rows, get_settings().currency)
+    response = Response(stream_with_context(csv), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="commissions.csv"'
     return response

@@ -159,3 +159,11 @@ def adjust_for_refunds(sale_id: str) -> None:
                 commission_id=commission.id,
             )
             commission.clawed_back = owed_back
+
+
+def settle_sales(sale_ids: list[str]) -> None:
+    """Accrue what is newly accruable, then align every touched sale with its refunds (in
+    id order, so concurrent settlements lock sales in the same order)."""
+    accrue_sales(sale_ids)
+    for sale_id in sorted(set(sale_ids)):
+        adjust_for_refunds(sale_id)

@@ -29,3 +29,13 @@ def find_users(raw_query: str | None) -> list[User]:
             .limit(LIMIT)
         )
     )
+
+
+def find_user(username_or_email: str) -> User | None:
+    """The user with exactly this username or email (either in any case)."""
+    value = username_or_email.strip().lower()
+    if not value:
+        return None
+    return db.session.scalars(
+        select(User).where(or_(func.lower(User.username) == value, func.lower(User.email) == value))
+    ).first()

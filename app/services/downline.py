@@ -9,19 +9,19 @@ pages, counts and branch earnings from the trigger-kept ``downline_counts`` and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, INTEGER, VARCHAR
 
 from app.extensions import db
+from app.pagination import Cursor
 from app.services.program import get_settings
 
 PAGE_SIZE = 50
 # "No depth limit" for admins, as a number SQL can compare with: deeper than any network.
 UNLIMITED = 32_767
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -44,28 +44,6 @@ def admin_scope(root_id: str) -> TreeScope:
 def depth_limit(scope: TreeScope) -> int:
     """How many levels below the root the scope's viewer may see."""
     return UNLIMITED if scope.is_whole_downline else get_settings().max_tier_level
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Keyset position among siblings: the last (join time, id) shown."""
-
-    created_at: datetime
-    id: str
-
-    def encode(self) -> str:
-        return f"{(self.created_at - _EPOCH) // timedelta(microseconds=1)}.{self.id}"
-
-    @classmethod
-    def decode(cls, token: str) -> Cursor:
-        """Raises ValueError on anything that is not a token made by ``encode``."""
-        micros, _, node_id = token.partition(".")
-        if not node_id or len(node_id) > 32 or not micros.lstrip("-").isdigit():
-            raise ValueError("not a page cursor")
-        try:
-            return cls(_EPOCH + timedelta(microseconds=int(micros)), node_id)
-        except OverflowError as exc:
-            raise ValueError("not a page cursor") from exc
 
 
 _FIRST = Cursor(datetime(1, 1, 2, tzinfo=UTC), "")

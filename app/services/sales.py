@@ -138,3 +138,39 @@ def lock_sale(sale_id: str) -> Sale:
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one()
+
+
+def recent_sales(limit: int = 50) -> list[Sale]:
+    return list(
+        db.session.scalars(
+            select(Sale)
+            .where(Sale.amount.is_not(None))
+            .order_by(Sale.created_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+def find_unattributed(limit: int = 50) -> list[Sale]:
+    """Paid sales whose buyer is unknown, newest first (a partial index holds them)."""
+    return list(
+        db.session.scalars(
+            select(Sale)
+            .where(Sale.buyer_id.is_(None), Sale.amount.is_not(None))
+            .order_by(Sale.occurred_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+def attribute_sale(sale_id: str, buyer_id: str) -> bool:
+    """Name the buyer of an unattributed sale. False when it has a buyer already (so two
+    admins attributing at once cannot both win)."""
+    updated = db.session.execute(
+        text(
+            "UPDATE sales SET buyer_id = :buyer, updated_at = now() "
+            "WHERE id = :id AND buyer_id IS NULL AND amount IS NOT NULL"
+        ),
+        {"buyer": buyer_id, "id": sale_id},
+    ).rowcount
+    return bool(updated)

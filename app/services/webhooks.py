@@ -26,7 +26,7 @@ from app.providers import (
     lemonsqueezy,
     stripe,
 )
-from app.services.commissions import accrue_sales, adjust_for_refunds
+from app.services.commissions import settle_sales
 from app.services.sales import SaleReport, link_customer, record_dispute, record_refund, record_sale
 
 PROVIDER_MODULES: dict[str, ModuleType] = {"stripe": stripe, "lemon_squeezy": lemonsqueezy}
@@ -62,13 +62,6 @@ def apply_reports(reports: list[Report]) -> list[str]:
         elif isinstance(report, CustomerReport):
             link_customer(report.provider, report.customer_id, report.user_id)
     return touched
-
-
-def settle_sales(sale_ids: list[str]) -> None:
-    """Accrue what is newly accruable, then align every touched sale with its refunds."""
-    accrue_sales(sale_ids)
-    for sale_id in sorted(set(sale_ids)):
-        adjust_for_refunds(sale_id)
 
 
 def process_event(event_pk: int) -> bool:

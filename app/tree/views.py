@@ -12,7 +12,8 @@ from urllib.parse import urlencode
 from flask import abort, g, request, url_for
 
 from app.htmx import render, wants_fragment
-from app.services.downline import PAGE_SIZE, Cursor, TreeScope, load_nodes, open_node
+from app.pagination import Cursor, cursor_arg
+from app.services.downline import PAGE_SIZE, TreeScope, load_nodes, open_node
 from app.services.downline_search import MAX_QUERY_LENGTH, search_downline
 
 
@@ -36,21 +37,11 @@ class TreeLinks:
         return url_for(self.search_endpoint, **self.args)
 
 
-def _cursor_arg() -> Cursor | None:
-    token = request.args.get("after")
-    if not token:
-        return None
-    try:
-        return Cursor.decode(token)
-    except ValueError:
-        abort(400)
-
-
 def show_tree(scope: TreeScope, links: TreeLinks):
     """``?node=<id>`` opens the tree at that node (404 outside the visible downline);
     ``&after=<cursor>`` shows its next page of children. HTMX gets only the children."""
     node_id = request.args.get("node") or scope.root_id
-    after = _cursor_arg()
+    after = cursor_arg("after")
     opened = open_node(scope, node_id, after)
     if opened is None:
         abort(404)

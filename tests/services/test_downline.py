@@ -10,11 +10,11 @@ from sqlalchemy import select, text, update
 
 from app.extensions import db
 from app.models import BranchEarning, Sale, User
+from app.pagination import Cursor
 from app.services.accounts import register_user
 from app.services.commissions import adjust_for_refunds
 from app.services.downline import (
     PAGE_SIZE,
-    Cursor,
     admin_scope,
     affiliate_scope,
     load_nodes,

@@ -227,7 +227,7 @@ def test_a_failing_event_notes_its_error_and_stays_for_a_retry(app, client, monk
     def broken(_ids):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr("app.services.webhooks.accrue_sales", broken)
+    monkeypatch.setattr("app.services.commissions.accrue_sales", broken)
     event_pk = db.session.scalar(select(WebhookEvent.id))
     with pytest.raises(RuntimeError):
         webhook_jobs.process_webhook_event_job(event_pk)

@@ -1,0 +1,12 @@
+"""Settling sales outside the webhook path (recorded or attributed by an admin)."""
+
+from __future__ import annotations
+
+from app.extensions import db
+from app.services.commissions import settle_sales
+
+
+def settle_sales_job(sale_ids: list[str]) -> None:
+    """Accrue and align with refunds. Idempotent: a second run changes nothing."""
+    settle_sales(sale_ids)
+    db.session.commit()

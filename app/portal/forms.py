@@ -1,0 +1,27 @@
+from flask_wtf import FlaskForm
+from wtforms import DateField, IntegerField, SelectField
+from wtforms.validators import NumberRange, Optional, ValidationError
+
+from app.models import COMMISSION_TRANSITIONS
+
+STATUS_CHOICES = [("", "Any status")] + [
+    (s, s.capitalize()) for s in sorted(COMMISSION_TRANSITIONS.statuses)
+]
+
+
+class CommissionFilterForm(FlaskForm):
+    """Filters in the query string: a GET form, no CSRF needed (it changes nothing)."""
+
+    class Meta:
+        csrf = False
+
+    status = SelectField("Status", choices=STATUS_CHOICES, default="", validate_choice=True)
+    tier = IntegerField(
+        "Tier", validators=[Optional(), NumberRange(1, 100, "A tier from 1 to 100.")]
+    )
+    since = DateField("From", validators=[Optional()])
+    until = DateField("To", validators=[Optional()])
+
+    def validate_until(self, field) -> None:
+        if field.data and self.since.data and field.data < self.since.data:
+            raise ValidationError("The end date is before the start date.")

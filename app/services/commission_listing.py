@@ -1,0 +1,139 @@
+"""An affiliate's commissions: filtered keyset pages, a streamed export, monthly totals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from sqlalchemy import Select, func, select, tuple_
+
+from app.extensions import db
+from app.models import Commission, Sale, User
+from app.pagination import Cursor
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class CommissionFilters:
+    status: str | None = None
+    tier: int | None = None
+    since: date | None = None
+    until: date | None = None  # inclusive
+
+
+@dataclass(frozen=True)
+class CommissionRow:
+    id: str
+    created_at: datetime
+    status: str
+    tier: int
+    amount: Decimal
+    clawed_back: Decimal
+    rate: Decimal
+    base_amount: Decimal
+    payable_at: datetime
+    buyer: str | None
+    sale_reference: str
+
+
+@dataclass(frozen=True)
+class CommissionPage:
+    rows: list[CommissionRow]
+    next_cursor: Cursor | None
+
+
+def _query(user_id: str, filters: CommissionFilters) -> Select:
+    query = (
+        select(
+            Commission.id,
+            Commission.created_at,
+            Commission.status,
+            Commission.tier,
+            Commission.amount,
+            Commission.clawed_back,
+            Commission.rate,
+            Commission.base_amount,
+            Commission.payable_at,
+            User.username.label("buyer"),
+            Sale.external_id.label("sale_reference"),
+        )
+        .join(Sale, Sale.id == Commission.sale_id)
+        .outerjoin(User, User.id == Sale.buyer_id)
+        .where(Commission.user_id == user_id)
+    )
+    if filters.status:
+        query = query.where(Commission.status == filters.status)
+    if filters.tier:
+        query = query.where(Commission.tier == filters.tier)
+    if filters.since:
+        query = query.where(Commission.created_at >= datetime.combine(filters.since, time(), UTC))
+    if filters.until:
+        end = datetime.combine(filters.until + timedelta(days=1), time(), UTC)
+        query = query.where(Commission.created_at < end)
+    return query.order_by(Commission.created_at.desc(), Commission.id.desc())
+
+
+def list_commissions(
+    user_id: str, filters: CommissionFilters, before: Cursor | None = None
+) -> CommissionPage:
+    """Newest first, ``PAGE_SIZE`` at a time, continuing before ``before`` (keyset on the
+    ``(user_id, created_at, id)`` index, never OFFSET)."""
+    query = _query(user_id, filters)
+    if before:
+        query = query.where(
+            tuple_(Commission.created_at, Commission.id) < tuple_(before.created_at, before.id)
+        )
+    rows = [CommissionRow(**row._mapping) for row in db.session.execute(query.limit(PAGE_SIZE + 1))]
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    cursor = Cursor(rows[-1].created_at, rows[-1].id) if more else None
+    return CommissionPage(rows, cursor)
+
+
+def iter_commissions(user_id: str, filters: CommissionFilters) -> Iterator[CommissionRow]:
+    """Every matching row, fetched in batches from a server-side cursor (for the export)."""
+    result = db.session.execute(
+        _query(user_id, filters).execution_options(yield_per=1000, stream_results=True)
+    )
+    for row in result:
+        yield CommissionRow(**row._mapping)
+
+
+@dataclass(frozen=True)
+class MonthlyEarnings:
+    months: list[date]  # first day of each month, oldest first
+    tiers: list[int]
+    amounts: dict[tuple[date, int], Decimal]  # non-cancelled, net of clawbacks
+
+    @property
+    def totals(self) -> dict[date, Decimal]:
+        return {
+            m: sum((self.amounts.get((m, t), Decimal(0)) for t in self.tiers), Decimal(0))
+            for m in self.months
+        }
+
+
+def monthly_earnings(user_id: str, months: int = 12, today: date | None = None) -> MonthlyEarnings:
+    """Earnings per month (by accrual date) and tier over the last ``months`` months."""
+    today = today or datetime.now(UTC).date()
+    first = date(today.year, today.month, 1)
+    starts = []
+    for back in range(months - 1, -1, -1):
+        year, month = divmod(first.year * 12 + first.month - 1 - back, 12)
+        starts.append(date(year, month + 1, 1))
+    month = func.date_trunc("month", func.timezone("UTC", Commission.created_at))
+    rows = db.session.execute(
+        select(month, Commission.tier, func.sum(Commission.amount - Commission.clawed_back))
+        .where(
+            Commission.user_id == user_id,
+            Commission.status != "cancelled",
+            Commission.created_at >= datetime.combine(starts[0], time(), UTC),
+        )
+        .group_by(month, Commission.tier)
+    )
+    amounts = {(at.date(), tier): amount for at, tier, amount in rows}
+    tiers = sorted({tier for _, tier in amounts})
+    return MonthlyEarnings(starts, tiers, amounts)
