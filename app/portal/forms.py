@@ -1,11 +1,12 @@
 from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, SelectField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, Optional, ValidationError
 
 from app.models import COMMISSION_TRANSITIONS
 
-STATUS_CHOICES = [("", "Any status")] + [
-    (s, s.capitalize()) for s in sorted(COMMISSION_TRANSITIONS.statuses)
+STATUS_CHOICES = [SelectChoice("", "Any status")] + [
+    SelectChoice(status, status.capitalize()) for status in sorted(COMMISSION_TRANSITIONS.statuses)
 ]
 
 
