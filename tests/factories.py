@@ -11,7 +11,7 @@ from unittest import mock
 from app.extensions import db
 from app.models import User
 from app.services.accounts import create_user
-from app.services.commissions import accrue_sales
+from app.services.commissions import settle_sales
 from app.services.passwords import hash_password
 from app.services.sales import SaleReport, record_sale
 
@@ -70,6 +70,6 @@ def make_sale(
         )
     )
     if accrue:
-        accrue_sales([sale_id])
+        settle_sales([sale_id])
     db.session.commit()
     return sale_id

@@ -1,4 +1,9 @@
-"""Processing provider events, with retries, and the sweeper that catches lost jobs."""
+"""Draining provider events in batches, with retries, and the sweeper for lost jobs.
+
+Volume: a drain job processes events 500 at a time (one accrual statement per batch); the
+webhook endpoint requests a drain after each commit, but a short-lived Redis flag keeps at
+most one drain waiting in the queue, so a burst of events costs a few jobs, not one each.
+"""
 
 from __future__ import annotations
 
@@ -6,45 +11,76 @@ import math
 import time
 from datetime import timedelta
 
+from flask import current_app
+from redis.exceptions import RedisError
 from rq import Retry
 
 from app.extensions import db
-from app.jobs.queueing import enqueue_after_commit, get_queue
-from app.services.webhooks import process_event, record_failure, unprocessed_event_ids
+from app.jobs.queueing import get_queue, get_redis
+from app.services.webhooks import claim_events, has_stale_events, process_events, record_failure
 
 # Back off from seconds to half an hour; after the last retry the job rests in RQ's failed
-# registry with its traceback, and the event (with last_error) waits for the sweeper.
+# registry with its traceback, and the events (with last_error) wait for the sweeper.
 RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
+BATCH_SIZE = 500
+DRAIN_FLAG = "webhooks:drain-requested"
+DRAIN_FLAG_TTL = 30  # seconds: a lost drain job is re-requested by the next event anyway
 SWEEP_EVERY = 60  # seconds
 SWEEP_AFTER = timedelta(seconds=60)  # an event this old without processing lost its job
 
 
-def process_webhook_event_job(event_pk: int) -> bool:
-    """Apply one stored event. Safe to run twice or concurrently (the event row is locked
-    and processed once). A failure is noted on the event and re-raised for RQ's retry."""
+def request_drain() -> None:
+    """Call after the commit that stored events. Never raises: if Redis is down the events
+    stay stored, and the sweeper requests a drain once it is back."""
     try:
-        done = process_event(event_pk)
+        if get_redis().set(DRAIN_FLAG, 1, nx=True, ex=DRAIN_FLAG_TTL):
+            get_queue().enqueue(drain_webhook_events_job, retry=RETRY)
+    except RedisError:
+        current_app.logger.exception("Could not request a webhook drain; the sweeper will")
+
+
+def drain_webhook_events_job(batch_size: int = BATCH_SIZE) -> int:
+    """Process every unprocessed event, a batch per transaction. Safe to run twice or on
+    several workers at once. A batch that fails is retried event by event, so one bad event
+    is noted (``last_error``) and skipped while the others go through."""
+    get_redis().delete(DRAIN_FLAG)  # events stored from now on request another drain
+    done, failed = 0, set()
+    while event_pks := claim_events(batch_size, skip=failed):
+        try:
+            done += process_events(event_pks)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            for event_pk in event_pks:
+                if not process_webhook_event_job(event_pk, reraise=False):
+                    failed.add(event_pk)
+    if failed:
+        raise RuntimeError(f"{len(failed)} events failed; see webhook_events.last_error")
+    return done
+
+
+def process_webhook_event_job(event_pk: int, reraise: bool = True) -> bool:
+    """Apply one event alone (in its own transaction). A failure is noted on the event."""
+    try:
+        process_events([event_pk])
         db.session.commit()
     except Exception as exc:
         db.session.rollback()
         record_failure(event_pk, f"{type(exc).__name__}: {exc}")
         db.session.commit()
-        raise
-    return done
+        if reraise:
+            raise
+        return False
+    return True
 
 
-def enqueue_processing(event_pk: int) -> None:
-    enqueue_after_commit(process_webhook_event_job, event_pk, retry=RETRY)
-
-
-def sweep_webhook_events_job() -> int:
-    """Enqueue every event left unprocessed, then schedule the next sweep."""
-    queue = get_queue()
-    event_ids = unprocessed_event_ids(SWEEP_AFTER)
-    for event_pk in event_ids:
-        queue.enqueue(process_webhook_event_job, event_pk, retry=RETRY)
+def sweep_webhook_events_job() -> bool:
+    """Request a drain if any event waited too long, then schedule the next sweep."""
+    stale = has_stale_events(SWEEP_AFTER)
+    if stale:
+        get_queue().enqueue(drain_webhook_events_job, retry=RETRY)
     schedule_sweep()
-    return len(event_ids)
+    return stale
 
 
 def schedule_sweep() -> None:

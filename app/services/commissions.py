@@ -8,6 +8,7 @@ rules are in the README ("Commission rules").
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -25,9 +26,7 @@ _ACCRUE = text(
     """
     WITH st AS (SELECT * FROM referral_program_settings),
     eligible AS (
-        SELECT s.id AS sale_id, s.buyer_id, s.occurred_at,
-               s.amount - least(s.amount, s.refunded_amount + s.disputed_amount) AS net,
-               s.refunded_amount >= s.amount AS is_refunded
+        SELECT s.id AS sale_id, s.buyer_id, s.occurred_at, s.amount
         FROM sales s, st
         WHERE s.id = ANY(:sale_ids) AND s.accrued_at IS NULL
           AND s.buyer_id IS NOT NULL AND s.amount IS NOT NULL AND NOT s.is_foreign_currency
@@ -39,7 +38,7 @@ _ACCRUE = text(
                   <= st.max_recurring_payments)
     ),
     terms AS (
-        SELECT e.sale_id, r.id AS referral_id, r.referrer_id, r.tier, e.net, e.occurred_at,
+        SELECT e.sale_id, r.id AS referral_id, r.referrer_id, r.tier, e.amount, e.occurred_at,
                CASE WHEN NOT st.is_mlm_enabled THEN st.default_commission_rate
                     ELSE coalesce(t.commission_rate,
                                   CASE WHEN r.tier = 1 THEN st.default_commission_rate END)
@@ -52,18 +51,18 @@ _ACCRUE = text(
         JOIN referrals r ON r.referred_user_id = e.buyer_id
         JOIN users u ON u.id = r.referrer_id
         LEFT JOIN mlm_tiers t ON t.level = r.tier AND t.is_active
-        WHERE NOT e.is_refunded AND r.status <> 'cancelled' AND NOT u.is_suspended
+        WHERE r.status <> 'cancelled' AND NOT u.is_suspended
           AND r.tier <= CASE WHEN st.is_mlm_enabled THEN st.max_tier_level ELSE 1 END
     ),
     inserted AS (
         INSERT INTO commissions (id, user_id, referral_id, sale_id, tier, rate, base_amount,
                                  gross_amount, amount, status, payable_at)
-        SELECT new_id(), referrer_id, referral_id, sale_id, tier, rate, net,
-               round(net * rate, :minor), round(net * rate, :minor),
+        SELECT new_id(), referrer_id, referral_id, sale_id, tier, rate, amount,
+               round(amount * rate, :minor), round(amount * rate, :minor),
                CASE WHEN is_held THEN 'held' ELSE 'pending' END,
                occurred_at + make_interval(days => hold_days)
         FROM terms
-        WHERE rate IS NOT NULL AND round(net * rate, :minor) > 0
+        WHERE rate IS NOT NULL AND round(amount * rate, :minor) > 0
         ORDER BY sale_id, tier
         ON CONFLICT (sale_id, tier) DO NOTHING
         RETURNING id, user_id, amount, status, payable_at
@@ -93,10 +92,13 @@ _ACCRUE = text(
 def accrue_sales(sale_ids: list[str]) -> int:
     """Accrue the commissions of these sales; returns how many were created.
 
-    Idempotent and safe concurrently: a sale accrues once (``accrued_at``; later settings
-    changes do not add tiers to old sales), its (sale, tier) commissions exist at most once,
-    and only the statement that inserts one writes its ledger entry. Sales without a buyer
-    or an amount accrue when those arrive; refunded or foreign-currency sales accrue nothing.
+    Commissions accrue on the sale's full amount; refunds and disputes are then applied by
+    ``adjust_for_refunds`` (``settle_sales`` does both), so the result does not depend on
+    whether a refund was reported before or after the accrual. Idempotent and safe
+    concurrently: a sale accrues once (``accrued_at``; later settings changes do not add
+    tiers to old sales), its (sale, tier) commissions exist at most once, and only the
+    statement that inserts one writes its ledger entry. Sales without a buyer or an amount
+    accrue when those arrive; foreign-currency sales accrue nothing.
     """
     if not sale_ids:
         return 0
@@ -161,9 +163,18 @@ def adjust_for_refunds(sale_id: str) -> None:
             commission.clawed_back = owed_back
 
 
-def settle_sales(sale_ids: list[str]) -> None:
-    """Accrue what is newly accruable, then align every touched sale with its refunds (in
-    id order, so concurrent settlements lock sales in the same order)."""
+_WITH_REFUNDS = text(
+    "SELECT id FROM sales WHERE id = ANY(:ids) AND refunded_amount + disputed_amount > 0"
+).bindparams(bindparam("ids", type_=ARRAY(VARCHAR)))
+
+
+def settle_sales(sale_ids: list[str], reported: Iterable[str] = ()) -> None:
+    """Accrue what is newly accruable, then realign with refunds every sale that has any or
+    whose refund or dispute was just ``reported`` (a dispute won goes back to zero). Sales
+    are realigned in id order, so concurrent settlements lock them in the same order."""
     accrue_sales(sale_ids)
-    for sale_id in sorted(set(sale_ids)):
+    with_refunds = (
+        set(db.session.scalars(_WITH_REFUNDS, {"ids": list(sale_ids)})) if sale_ids else set()
+    )
+    for sale_id in sorted(with_refunds | set(reported)):
         adjust_for_refunds(sale_id)

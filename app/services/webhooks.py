@@ -1,19 +1,21 @@
 """Provider events: stored first, processed by workers, swept up when a job was lost.
 
 The endpoint stores the verified event (unique per provider and event id: a redelivery is a
-no-op) and commits before it answers 200; processing is enqueued after that commit. If
-Redis is down then, the event stays unprocessed and the sweeper enqueues it later.
-Processing locks the event row, so two workers never apply one event at once, and applies
-reports that are themselves idempotent upserts — a crash midway and a rerun converge.
+no-op) and commits before it answers 200; a drain job is requested after that commit. If
+Redis is down then, the event stays unprocessed and the sweeper requests a drain later.
+Draining locks events in batches (``SKIP LOCKED``: two workers take different ones), applies
+their reports (idempotent upserts) and accrues all touched sales in one statement — a
+crash midway rolls the batch back, and a rerun converges.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 
-from sqlalchemy import select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import BigInteger, bindparam, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from app.extensions import db
 from app.models import WebhookEvent
@@ -47,34 +49,62 @@ def store_event(provider: str, event: VerifiedEvent) -> int | None:
     ).scalar_one_or_none()
 
 
-def apply_reports(reports: list[Report]) -> list[str]:
-    """Apply what an event says; returns the sales it touched."""
+def apply_reports(reports: list[Report]) -> tuple[list[str], list[str]]:
+    """Apply what events say. Returns the sales touched, and those whose refunds or
+    disputes were reported (only these need their commissions realigned)."""
     touched: list[str] = []
+    refunded: list[str] = []
     for report in reports:
         if isinstance(report, SaleReport):
             touched.append(record_sale(report))
         elif isinstance(report, RefundReport):
-            touched.append(
+            refunded.append(
                 record_refund(report.provider, report.external_id, report.refunded_total)
             )
         elif isinstance(report, DisputeReport):
-            touched.append(record_dispute(report.provider, report.external_id, report.disputed))
+            refunded.append(record_dispute(report.provider, report.external_id, report.disputed))
         elif isinstance(report, CustomerReport):
             link_customer(report.provider, report.customer_id, report.user_id)
-    return touched
+    return touched + refunded, refunded
 
 
-def process_event(event_pk: int) -> bool:
-    """Apply one stored event, once. Returns False when it was already processed."""
-    event = db.session.scalars(
-        select(WebhookEvent).where(WebhookEvent.id == event_pk).with_for_update()
-    ).one_or_none()
-    if event is None or event.processed_at is not None:
-        return False
-    settle_sales(apply_reports(PROVIDER_MODULES[event.provider].reports(event.payload)))
-    event.processed_at = datetime.now(UTC)
-    event.attempts += 1
-    return True
+_CLAIM = text(
+    """
+    SELECT id FROM webhook_events
+    WHERE processed_at IS NULL AND id <> ALL(:skip)
+    ORDER BY id LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+    """
+).bindparams(bindparam("skip", type_=ARRAY(BigInteger)))
+
+
+def claim_events(limit: int, skip: Collection[int] = ()) -> list[int]:
+    """Lock up to ``limit`` unprocessed events, oldest first, that no one else holds."""
+    return list(db.session.scalars(_CLAIM, {"skip": list(skip), "limit": limit}))
+
+
+def process_events(event_pks: list[int]) -> int:
+    """Apply these events, each once: locked, their reports applied in order, then every
+    sale they touched accrued in one set-based statement and realigned with its refunds.
+    Returns how many were processed (already processed ones are skipped); caller commits."""
+    events = db.session.scalars(
+        select(WebhookEvent)
+        .where(WebhookEvent.id.in_(event_pks), WebhookEvent.processed_at.is_(None))
+        .order_by(WebhookEvent.id)
+        .with_for_update()
+    ).all()
+    reports = [
+        report
+        for event in events
+        for report in PROVIDER_MODULES[event.provider].reports(event.payload)
+    ]
+    touched, reported = apply_reports(reports)
+    settle_sales(touched, reported)
+    now = datetime.now(UTC)
+    for event in events:
+        event.processed_at = now
+        event.attempts += 1
+    return len(events)
 
 
 def record_failure(event_pk: int, error: str) -> None:
@@ -86,14 +116,14 @@ def record_failure(event_pk: int, error: str) -> None:
     )
 
 
-def unprocessed_event_ids(older_than: timedelta, limit: int = 1000) -> list[int]:
-    """Events still waiting after ``older_than`` (their job was lost, or is failing)."""
-    return list(
-        db.session.scalars(
+def has_stale_events(older_than: timedelta) -> bool:
+    """Whether an event has waited longer than ``older_than`` (its job was lost, or fails)."""
+    return bool(
+        db.session.scalar(
             text(
-                "SELECT id FROM webhook_events WHERE processed_at IS NULL "
-                "AND received_at < clock_timestamp() - :age ORDER BY received_at LIMIT :limit"
+                "SELECT EXISTS (SELECT 1 FROM webhook_events WHERE processed_at IS NULL "
+                "AND received_at < clock_timestamp() - :age)"
             ),
-            {"age": older_than, "limit": limit},
+            {"age": older_than},
         )
     )

@@ -1,7 +1,7 @@
 from flask import current_app, jsonify, request
 
 from app.extensions import csrf, db, limiter
-from app.jobs.webhooks import enqueue_processing
+from app.jobs.webhooks import request_drain
 from app.providers import SignatureError
 from app.services.webhooks import PROVIDER_MODULES, store_event
 from app.webhooks import bp
@@ -17,7 +17,7 @@ _ENDPOINTS = {
 @csrf.exempt
 @limiter.exempt
 def receive(name: str):
-    """Verify, store, commit, then answer 200; processing is enqueued after the commit.
+    """Verify, store, commit, then answer 200; a drain is requested after the commit.
     A bad or missing signature answers 400 and stores nothing."""
     if name not in _ENDPOINTS:
         return jsonify(error="unknown provider"), 404
@@ -31,7 +31,7 @@ def receive(name: str):
     except SignatureError as exc:
         return jsonify(error=f"signature rejected: {exc}"), 400
     event_pk = store_event(provider, event)
-    if event_pk is not None:
-        enqueue_processing(event_pk)
     db.session.commit()
+    if event_pk is not None:
+        request_drain()
     return jsonify(received=True, duplicate=event_pk is None)

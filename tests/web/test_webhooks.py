@@ -213,7 +213,7 @@ def test_redis_down_keeps_the_event_and_the_sweeper_accrues_it_later(app, client
         app.extensions["redis"] = redis
     assert _count(WebhookEvent) == 1 and get_queue().count == 0
     monkeypatch.setattr(webhook_jobs, "SWEEP_AFTER", webhook_jobs.timedelta(0))
-    assert webhook_jobs.sweep_webhook_events_job() == 1
+    assert webhook_jobs.sweep_webhook_events_job() is True
     run_jobs(app)
     assert _commissions() == {1: Decimal("1.00")}
 
@@ -224,10 +224,10 @@ def test_a_failing_event_notes_its_error_and_stays_for_a_retry(app, client, monk
         client, stripe_event("checkout.session.completed", stripe_checkout(buyer.id, 1000, "pi_f"))
     )
 
-    def broken(_ids):
+    def broken(*_args):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr("app.services.commissions.accrue_sales", broken)
+    monkeypatch.setattr("app.services.webhooks.settle_sales", broken)
     event_pk = db.session.scalar(select(WebhookEvent.id))
     with pytest.raises(RuntimeError):
         webhook_jobs.process_webhook_event_job(event_pk)
@@ -245,3 +245,53 @@ def test_a_body_that_is_not_json_is_refused(client):
     body = b"not json"
     assert _post_lemon(client, body).status_code == 400
     assert json.loads(_post_stripe(client, body).data)["error"].startswith("signature rejected")
+
+
+def test_a_burst_of_events_requests_one_drain(client):
+    _, buyer = make_chain(2)
+    for n in range(10):
+        _post_stripe(
+            client,
+            stripe_event("checkout.session.completed", stripe_checkout(buyer.id, 100, f"pi_b{n}")),
+        )
+    assert _count(WebhookEvent) == 10 and get_queue().count == 1
+
+
+def test_two_drains_at_once_process_each_event_once(app, client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, _, buyer = make_chain(3)
+    for n in range(40):
+        _post_stripe(
+            client,
+            stripe_event("checkout.session.completed", stripe_checkout(buyer.id, 1000, f"pi_c{n}")),
+        )
+
+    def drain() -> int:
+        with app.app_context():
+            return webhook_jobs.drain_webhook_events_job(batch_size=7)
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        done = list(pool.map(lambda _: drain(), range(3)))
+    assert sum(done) == 40
+    assert _count(Commission) == 80
+    assert db.session.scalar(text("SELECT count(*) FROM ledger_entries")) == 80
+
+
+def test_one_bad_event_does_not_block_the_batch(app, client, monkeypatch):
+    _, buyer = make_chain(2)
+    for n in range(3):
+        _post_stripe(
+            client,
+            stripe_event("checkout.session.completed", stripe_checkout(buyer.id, 1000, f"pi_g{n}")),
+        )
+    bad = stripe_checkout(buyer.id, 1000, "pi_bad_one")
+    del bad["currency"]  # a payload we cannot read
+    _post_stripe(client, stripe_event("checkout.session.completed", bad))
+    with pytest.raises(RuntimeError, match="1 events failed"):
+        webhook_jobs.drain_webhook_events_job()
+    assert _count(Commission) == 3
+    errors = db.session.scalars(
+        select(WebhookEvent.last_error).where(WebhookEvent.processed_at.is_(None))
+    )
+    assert list(errors) == ["KeyError: 'currency'"]
