@@ -25,11 +25,7 @@ import argparse
 import os
 import random
 import re
-import socket
-import statistics
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -45,9 +41,9 @@ from app.services.accounts import find_user_by_email  # noqa: E402
 from app.services.demo import DEMO_PASSWORD, build_demo_network, demo_email  # noqa: E402
 from app.services.network_generator import generate_network  # noqa: E402
 from app.services.program import seed_program_defaults  # noqa: E402
+from bench.loadgen import PORT, body, fetch, pct, request_bytes, run, serve  # noqa: E402
 from tests.services_under_test import recreate_database, server_urls  # noqa: E402
 
-PORT = 8765
 SAMPLE = text(
     """
     SELECT r.referred_user_id FROM referrals r
@@ -77,59 +73,6 @@ def build(url: str, redis_url: str, users: int) -> tuple[str, list[str], float]:
     return alice_id, nodes, time.perf_counter() - started
 
 
-def request_bytes(path: str, cookie: str, headers: dict[str, str] | None = None) -> bytes:
-    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{PORT}", "Connection: close"]
-    if cookie:
-        lines.append(f"Cookie: {cookie}")
-    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def fetch(raw: bytes) -> tuple[int, bytes]:
-    with socket.create_connection(("127.0.0.1", PORT)) as sock:
-        sock.sendall(raw)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    response = b"".join(chunks)
-    return int(response[9:12]), response
-
-
-def run(requests: list[bytes], clients: int, seconds: float | None, count: int | None):
-    """Latencies (s) of requests sent round-robin by ``clients`` threads; checks every status."""
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    deadline = time.perf_counter() + (seconds or 3600)
-    sent = iter(range(count or 10**9))
-
-    def client(offset: int) -> None:
-        local, i = [], offset
-        while time.perf_counter() < deadline and next(sent, None) is not None:
-            started = time.perf_counter()
-            status, _ = fetch(requests[i % len(requests)])
-            local.append(time.perf_counter() - started)
-            if status != 200:
-                errors.append(str(status))
-            i += clients
-        with lock:
-            latencies.extend(local)
-
-    started = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise SystemExit(f"non-200 answers: {errors[:5]}")
-    return latencies, time.perf_counter() - started
-
-
-def body(raw: bytes) -> bytes:
-    return fetch(raw)[1].split(b"\r\n\r\n", 1)[1]
-
-
 def log_in(email: str) -> str:
     _, page = fetch(request_bytes("/login", ""))
     cookie = re.search(rb"Set-Cookie: (session=[^;]+)", page).group(1).decode()
@@ -143,29 +86,6 @@ def log_in(email: str) -> str:
     status, response = fetch(raw)
     assert status == 302, response[:300]
     return re.search(rb"Set-Cookie: (session=[^;]+)", response).group(1).decode()
-
-
-def serve(env: dict[str, str]) -> subprocess.Popen:
-    server = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{PORT}"),
-            *("--workers", "2", "--log-level", "warning", "bench.tree_server:app"),
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    for _ in range(100):
-        try:
-            if fetch(request_bytes("/bench/hello", ""))[0] == 200:
-                return server
-        except OSError:
-            time.sleep(0.1)
-    server.terminate()
-    raise SystemExit("gunicorn did not start")
-
-
-def pct(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100)[q - 1] * 1000
 
 
 def main() -> int:
@@ -188,7 +108,7 @@ def main() -> int:
             "REDIS_URL": redis_url,
             "BENCH_ROOT_ID": alice_id,
         }
-        server = serve(env)
+        server = serve(env, "bench.tree_server:app")
         try:
             cookie = log_in(demo_email("alice"))
             random.Random(1).shuffle(nodes)

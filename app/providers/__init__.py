@@ -7,6 +7,7 @@ Each provider module offers ``verify(raw_body, signature_header, secret) -> Veri
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -23,6 +24,19 @@ class VerifiedEvent:
     event_id: str
     event_type: str
     payload: dict
+    body: str  # the signed body as received (stored as is)
+
+
+def parse_body(raw_body: bytes) -> tuple[str, dict]:
+    """The body as text and as JSON; anything else is refused like a bad signature."""
+    try:
+        body = raw_body.decode("utf-8")
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise SignatureError(f"signed, but not a JSON event: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise SignatureError("signed, but not a JSON object")
+    return body, payload
 
 
 @dataclass(frozen=True)

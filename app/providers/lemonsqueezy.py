@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from datetime import datetime
 
 from app.providers import (
@@ -15,6 +14,7 @@ from app.providers import (
     SignatureError,
     VerifiedEvent,
     from_minor_units,
+    parse_body,
 )
 from app.services.sales import SaleReport
 
@@ -30,14 +30,14 @@ def verify(raw_body: bytes, signature: str | None, secret: str) -> VerifiedEvent
         raise SignatureError("missing X-Signature header or secret")
     if not hmac.compare_digest(sign(raw_body, secret), signature.strip()):
         raise SignatureError("X-Signature does not match the body")
+    body, payload = parse_body(raw_body)
     try:
-        payload = json.loads(raw_body)
         name = payload["meta"]["event_name"]
         data = payload["data"]
         event_id = f"{name}:{data['type']}:{data['id']}:{data['attributes'].get('updated_at')}"
-    except (ValueError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise SignatureError(f"signed, but not a Lemon Squeezy event: {exc}") from exc
-    return VerifiedEvent(event_id[:255], name, payload)
+    return VerifiedEvent(event_id[:255], name, payload, body)
 
 
 def _at(value: str) -> datetime:

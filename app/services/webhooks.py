@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from types import ModuleType
 
 from sqlalchemy import BigInteger, bindparam, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.extensions import db
 from app.models import WebhookEvent
@@ -34,18 +34,28 @@ from app.services.sales import SaleReport, link_customer, record_dispute, record
 PROVIDER_MODULES: dict[str, ModuleType] = {"stripe": stripe, "lemon_squeezy": lemonsqueezy}
 
 
+_STORE = text(
+    """
+    INSERT INTO webhook_events (provider, event_id, event_type, payload)
+    VALUES (:provider, :event_id, :event_type, CAST(:payload AS jsonb))
+    ON CONFLICT (provider, event_id) DO NOTHING
+    RETURNING id
+    """
+)
+
+
 def store_event(provider: str, event: VerifiedEvent) -> int | None:
-    """The stored event's id, or None when it was already stored (a redelivery)."""
+    """The stored event's id, or None when it was already stored (a redelivery).
+
+    The body is stored as received (one statement, no re-encoding of the parsed JSON)."""
     return db.session.execute(
-        insert(WebhookEvent)
-        .values(
-            provider=provider,
-            event_id=event.event_id,
-            event_type=event.event_type[:64],
-            payload=event.payload,
-        )
-        .on_conflict_do_nothing(constraint="uq_webhook_events_provider_event_id")
-        .returning(WebhookEvent.id)
+        _STORE,
+        {
+            "provider": provider,
+            "event_id": event.event_id,
+            "event_type": event.event_type[:64],
+            "payload": event.body,
+        },
     ).scalar_one_or_none()
 
 

@@ -1,5 +1,6 @@
 from flask import current_app, jsonify, request
 
+from app.autocommit import autocommit
 from app.extensions import csrf, db, limiter
 from app.jobs.webhooks import request_drain
 from app.providers import SignatureError
@@ -16,8 +17,10 @@ _ENDPOINTS = {
 @bp.post("/<name>")
 @csrf.exempt
 @limiter.exempt
+@autocommit
 def receive(name: str):
-    """Verify, store, commit, then answer 200; a drain is requested after the commit.
+    """Verify, store (one INSERT, committed on its own), then answer 200; a drain is
+    requested after that commit.
     A bad or missing signature answers 400 and stores nothing."""
     if name not in _ENDPOINTS:
         return jsonify(error="unknown provider"), 404

@@ -241,10 +241,13 @@ def test_a_failing_event_notes_its_error_and_stays_for_a_retry(app, client, monk
     assert _commissions() == {1: Decimal("1.00")}
 
 
-def test_a_body_that_is_not_json_is_refused(client):
-    body = b"not json"
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", "{}".encode("utf-16"), b"{}"])
+def test_a_signed_body_that_is_not_an_event_is_refused(client, body):
     assert _post_lemon(client, body).status_code == 400
-    assert json.loads(_post_stripe(client, body).data)["error"].startswith("signature rejected")
+    response = _post_stripe(client, body)
+    assert response.status_code == 400
+    assert json.loads(response.data)["error"].startswith("signature rejected")
+    assert _count(WebhookEvent) == 0
 
 
 def test_a_burst_of_events_requests_one_drain(client):
