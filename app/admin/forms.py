@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import DateField, DecimalField, HiddenField, StringField, TextAreaField
+from wtforms import DateField, DecimalField, HiddenField, RadioField, StringField, TextAreaField
 from wtforms.validators import (
     DataRequired,
     InputRequired,
@@ -37,4 +37,12 @@ class SaleForm(FlaskForm):
 class AttributeForm(FlaskForm):
     buyer = StringField(
         "Buyer (username or email)", validators=[DataRequired("Name the buyer."), Length(max=254)]
+    )
+
+
+class FlagDecisionForm(FlaskForm):
+    decision = RadioField(
+        "Decision",
+        choices=[("cleared", "Clear: release held commissions"), ("confirmed", "Confirm fraud")],
+        validators=[DataRequired()],
     )

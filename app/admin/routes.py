@@ -4,13 +4,14 @@ from flask import abort, flash, render_template, request, url_for
 from flask_login import current_user
 
 from app.admin import bp
-from app.admin.forms import AttributeForm, SaleForm
+from app.admin.forms import AttributeForm, FlagDecisionForm, SaleForm
 from app.extensions import db
 from app.htmx import redirect_to, render, render_form
-from app.models import User
+from app.models import ReferralFlag, User
 from app.models.base import new_id
 from app.services.directory import find_user, find_users
 from app.services.downline import admin_scope
+from app.services.fraud import FlagAlreadyResolved, open_flags, resolve_flag
 from app.services.program import get_settings
 from app.services.sale_entry import attribute, record_manual_sale
 from app.services.sales import find_unattributed, recent_sales
@@ -101,3 +102,28 @@ def attribute_sale(sale_id: str):
     else:
         flash("That sale is attributed already (or does not exist).", "error")
     return redirect_to(url_for("admin.sales"))
+
+
+@bp.get("/flags")
+def flags():
+    return render_template("admin/flags.html", flags=open_flags(), form=FlagDecisionForm())
+
+
+@bp.post("/flags/<flag_id>")
+def decide_flag(flag_id: str):
+    form = FlagDecisionForm()
+    flag = db.session.get(ReferralFlag, flag_id)
+    if flag is None:
+        abort(404)
+    if not form.validate_on_submit():
+        flash("Choose clear or confirm.", "error")
+        return redirect_to(url_for("admin.flags"))
+    try:
+        resolve_flag(flag, form.decision.data, current_user)
+    except FlagAlreadyResolved as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash(f"Flag {form.decision.data}.", "success")
+    return redirect_to(url_for("admin.flags"))

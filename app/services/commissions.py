@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, VARCHAR
 
 from app.extensions import db
-from app.models import REFERRAL_TRANSITIONS, Commission
+from app.models import REFERRAL_TRANSITIONS, Commission, Sale
 from app.money import minor_units, quantize
 from app.services import ledger
 from app.services.program import get_settings
@@ -178,3 +178,44 @@ def settle_sales(sale_ids: list[str], reported: Iterable[str] = ()) -> None:
     )
     for sale_id in sorted(with_refunds | set(reported)):
         adjust_for_refunds(sale_id)
+
+
+def _held_commissions(buyer_id: str) -> list[Commission]:
+    return list(
+        db.session.scalars(
+            select(Commission)
+            .join(Sale, Sale.id == Commission.sale_id)
+            .where(Sale.buyer_id == buyer_id, Commission.status == "held")
+            .order_by(Commission.id)
+            .with_for_update(of=Commission)
+        )
+    )
+
+
+def release_held(buyer_id: str) -> int:
+    """A cleared flag: the buyer's held commissions become pending, their money moving from
+    "held" to their payable date (a reversal and an accrual entry each)."""
+    held = _held_commissions(buyer_id)
+    for commission in held:
+        ledger.append(
+            commission.user_id, "reversal", -commission.amount, ledger.HELD_UNTIL,
+            commission_id=commission.id,
+        )  # fmt: skip
+        ledger.append(
+            commission.user_id, "accrual", commission.amount, commission.payable_at,
+            commission_id=commission.id,
+        )  # fmt: skip
+        commission.transition_to("pending")
+    return len(held)
+
+
+def cancel_held(buyer_id: str) -> int:
+    """A confirmed flag: the buyer's held commissions are cancelled (reversed)."""
+    held = _held_commissions(buyer_id)
+    for commission in held:
+        ledger.append(
+            commission.user_id, "reversal", -commission.amount, ledger.HELD_UNTIL,
+            commission_id=commission.id,
+        )  # fmt: skip
+        commission.transition_to("cancelled")
+    return len(held)

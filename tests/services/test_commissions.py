@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import event, func, select, text, update
 
 from app.extensions import db
@@ -18,6 +19,7 @@ from app.models import (
     User,
 )
 from app.services.commissions import accrue_sales, adjust_for_refunds
+from app.services.fraud import FlagAlreadyResolved, resolve_flag
 from app.services.ledger import balances
 from app.services.payouts import create_payout, fail_payout
 from app.services.referrals import backfill_referral_tiers
@@ -263,3 +265,30 @@ def test_sales_of_many_buyers_accrue_in_one_statement():
         event.remove(db.engine, "before_cursor_execute", listener)
     inserts = [s for s in statements if "INSERT INTO commissions" in s]
     assert len(inserts) == 1
+
+
+def test_clearing_a_flag_releases_held_commissions_and_confirming_cancels(app):
+    admin = make_user(is_admin=True)
+    root = make_user()
+    buyer = make_user(referrer=root)
+    other = make_user(referrer=root)
+    for user in (buyer, other):
+        db.session.add(
+            ReferralFlag(referred_user_id=user.id, referrer_id=root.id, reason="same_ip")
+        )
+    db.session.commit()
+    make_sale(buyer, "100.00", days_ago=40)
+    make_sale(other, "200.00", days_ago=40)
+    assert balances(root.id).held == Decimal("30.00")
+    flags = {f.referred_user_id: f for f in db.session.scalars(select(ReferralFlag))}
+    resolve_flag(flags[buyer.id], "cleared", admin)
+    resolve_flag(flags[other.id], "confirmed", admin)
+    db.session.commit()
+    assert balances(root.id) == balances(root.id).__class__(available=Decimal("10.00"))
+    statuses = dict(db.session.execute(select(Referral.referred_user_id, Referral.status)).all())
+    assert statuses == {buyer.id: "completed", other.id: "cancelled"}
+    make_sale(other, "200.00")  # a cancelled referral earns nothing more
+    assert balances(root.id).pending == 0
+    with pytest.raises(FlagAlreadyResolved):
+        resolve_flag(flags[buyer.id], "confirmed", admin)
+    assert_ledger_invariant()
