@@ -1,5 +1,6 @@
 from flask_wtf import FlaskForm
 from wtforms import DateField, DecimalField, HiddenField, RadioField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     DataRequired,
     InputRequired,
@@ -43,6 +44,9 @@ class AttributeForm(FlaskForm):
 class FlagDecisionForm(FlaskForm):
     decision = RadioField(
         "Decision",
-        choices=[("cleared", "Clear: release held commissions"), ("confirmed", "Confirm fraud")],
+        choices=[
+            SelectChoice("cleared", "Clear: release held commissions"),
+            SelectChoice("confirmed", "Confirm fraud"),
+        ],
         validators=[DataRequired()],
     )

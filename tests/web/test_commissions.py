@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.jobs.queueing import get_queue
-from app.models import AuditEntry, Commission, Sale
+from app.models import AuditEntry, Commission, ReferralFlag, Sale
 from tests.conftest import csrf_token, log_in
 from tests.factories import make_chain, make_sale, make_user
 from tests.signing import run_jobs
@@ -166,3 +166,28 @@ def test_sales_pages_are_admin_only(client):
     log_in(client, user.email)
     assert client.get("/admin/sales").status_code == 404
     assert client.get("/admin/sales/new", headers=HX).status_code == 404
+
+
+def test_admin_clears_a_flag_from_the_flags_page(client):
+    admin = make_user(is_admin=True)
+    root, buyer = make_chain(2)
+    db.session.add(ReferralFlag(referred_user_id=buyer.id, referrer_id=root.id, reason="same_ip"))
+    db.session.commit()
+    make_sale(buyer, "100.00")
+    log_in(client, admin.email)
+    page = client.get("/admin/flags").get_data(as_text=True)
+    flag_id = db.session.scalar(select(ReferralFlag.id))
+    assert buyer.username in page and f"/admin/flags/{flag_id}" in page
+    token = csrf_token(client, "/admin/flags")
+    assert client.post(f"/admin/flags/{flag_id}", data={"decision": "cleared"}).status_code == 400
+    bad = client.post(f"/admin/flags/{flag_id}", data={"csrf_token": token, "decision": "maybe"})
+    assert bad.status_code == 302 and db.session.scalar(select(ReferralFlag.status)) == "open"
+    client.post(f"/admin/flags/{flag_id}", data={"csrf_token": token, "decision": "cleared"})
+    assert db.session.scalar(select(Commission.status)) == "pending"
+    assert db.session.scalar(select(AuditEntry.action).where(AuditEntry.action == "flag.cleared"))
+    assert (
+        client.post(
+            "/admin/flags/nope", data={"csrf_token": token, "decision": "cleared"}
+        ).status_code
+        == 404
+    )
