@@ -89,7 +89,12 @@ _CLAIM = text(
 
 
 def claim_events(limit: int, skip: Collection[int] = ()) -> list[int]:
-    """Lock up to ``limit`` unprocessed events, oldest first, that no one else holds."""
+    """Lock up to ``limit`` unprocessed events, oldest first, that no one else holds.
+
+    Batches are also serialized by a transaction-level advisory lock: every sale updates
+    counters of the same top uplines, and two batches doing that at once lock those rows
+    in different orders and deadlock. One batch at a time is as fast and never aborts."""
+    db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('webhook-batches'))"))
     return list(db.session.scalars(_CLAIM, {"skip": list(skip), "limit": limit}))
 
 
