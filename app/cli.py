@@ -17,6 +17,7 @@ from app.services.demo import (
     DEMO_PASSWORD,
     build_demo_network,
     demo_email,
+    record_demo_sales,
 )
 from app.services.network_generator import AlreadyGenerated, generate_network
 from app.services.program import seed_program_defaults
@@ -58,8 +59,10 @@ def demo_command(users: int | None) -> None:
     """Load the demo network (idempotent) and print its logins."""
     seed_program_defaults()
     created = build_demo_network()
+    db.session.flush()
+    record_demo_sales()
     db.session.commit()
-    click.echo(f"Demo network ready ({len(created)} users created).")
+    click.echo(f"Demo network ready ({len(created)} users created, demo sales accrued).")
     click.echo(f"  admin:      {ADMIN_EMAIL} / {DEMO_PASSWORD}")
     names = ", ".join(name for name, _ in DEMO_AFFILIATES)
     click.echo(f"  affiliates: <name>@example.com / {DEMO_PASSWORD}  ({names})")

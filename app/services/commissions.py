@@ -192,30 +192,29 @@ def _held_commissions(buyer_id: str) -> list[Commission]:
     )
 
 
-def release_held(buyer_id: str) -> int:
-    """A cleared flag: the buyer's held commissions become pending, their money moving from
-    "held" to their payable date (a reversal and an accrual entry each)."""
+def _decide_held(buyer_id: str, new_status: str) -> int:
+    """Take each held commission's money out of "held"; released ones accrue again at their
+    payable date, cancelled ones are gone."""
     held = _held_commissions(buyer_id)
     for commission in held:
         ledger.append(
             commission.user_id, "reversal", -commission.amount, ledger.HELD_UNTIL,
             commission_id=commission.id,
         )  # fmt: skip
-        ledger.append(
-            commission.user_id, "accrual", commission.amount, commission.payable_at,
-            commission_id=commission.id,
-        )  # fmt: skip
-        commission.transition_to("pending")
+        if new_status == "pending":
+            ledger.append(
+                commission.user_id, "accrual", commission.amount, commission.payable_at,
+                commission_id=commission.id,
+            )  # fmt: skip
+        commission.transition_to(new_status)
     return len(held)
+
+
+def release_held(buyer_id: str) -> int:
+    """A cleared flag: the buyer's held commissions become pending."""
+    return _decide_held(buyer_id, "pending")
 
 
 def cancel_held(buyer_id: str) -> int:
-    """A confirmed flag: the buyer's held commissions are cancelled (reversed)."""
-    held = _held_commissions(buyer_id)
-    for commission in held:
-        ledger.append(
-            commission.user_id, "reversal", -commission.amount, ledger.HELD_UNTIL,
-            commission_id=commission.id,
-        )  # fmt: skip
-        commission.transition_to("cancelled")
-    return len(held)
+    """A confirmed flag: the buyer's held commissions are cancelled."""
+    return _decide_held(buyer_id, "cancelled")

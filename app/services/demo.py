@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
 from app.models import User
 from app.services.accounts import create_user, find_user_by_email
+from app.services.commissions import settle_sales
+from app.services.sales import SaleReport, record_sale
 
 DEMO_PASSWORD = "demo-password-2026"
 ADMIN_EMAIL = "admin@example.com"
@@ -44,3 +49,29 @@ def build_demo_network() -> list[User]:
             created.append(user)
         by_name[username] = user
     return created
+
+
+# (buyer, amount, days ago): sales that show every state on the demo's commission pages.
+DEMO_SALES = (("dave", "120.00", 45), ("heidi", "80.00", 10), ("grace", "200.00", 3))
+
+
+def record_demo_sales() -> int:
+    """The demo's sales, accrued (idempotent: fixed references). Flushes only."""
+    sale_ids = []
+    for username, amount, days_ago in DEMO_SALES:
+        buyer = find_user_by_email(demo_email(username))
+        sale_ids.append(
+            record_sale(
+                SaleReport(
+                    provider="manual",
+                    external_id=f"demo:{username}",
+                    amount=Decimal(amount),
+                    currency="USD",
+                    occurred_at=datetime.now(UTC) - timedelta(days=days_ago),
+                    buyer_id=buyer.id,
+                ),
+                note="demo data",
+            )
+        )
+    settle_sales(sale_ids)
+    return len(sale_ids)
