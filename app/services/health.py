@@ -48,6 +48,21 @@ def _migrations() -> dict[str, object]:
     return {"ok": current == heads, "current": sorted(current), "head": sorted(heads)}
 
 
+# Events waiting longer than this mean the workers (or their sweeper) are not running.
+WEBHOOK_BACKLOG_LIMIT = 15 * 60
+
+
+def _webhooks() -> dict[str, object]:
+    waiting, oldest = db.session.execute(
+        text(
+            "SELECT count(*), coalesce(extract(epoch FROM now() - min(received_at)), 0) "
+            "FROM webhook_events WHERE processed_at IS NULL"
+        )
+    ).one()
+    oldest = round(float(oldest))
+    return {"ok": oldest < WEBHOOK_BACKLOG_LIMIT, "waiting": waiting, "oldest_seconds": oldest}
+
+
 def run_checks() -> dict[str, dict[str, object]]:
     checks = {"database": _timed(_database)}
     if not checks["database"]["ok"]:
@@ -55,5 +70,8 @@ def run_checks() -> dict[str, dict[str, object]]:
     checks["redis"] = _timed(_redis)
     checks["migrations"] = _timed(_migrations)
     if not checks["migrations"]["ok"]:
+        db.session.rollback()
+    checks["webhooks"] = _timed(_webhooks)
+    if not checks["webhooks"]["ok"]:
         db.session.rollback()
     return checks

@@ -14,6 +14,7 @@ def test_healthz_is_green_on_a_migrated_database(client):
         "database": True,
         "redis": True,
         "migrations": True,
+        "webhooks": True,
     }
     assert body["checks"]["migrations"]["current"] == body["checks"]["migrations"]["head"]
 
@@ -40,3 +41,19 @@ def test_healthz_is_503_when_migrations_are_behind(client):
         db.session.commit()
     assert response.status_code == 503
     assert response.get_json()["checks"]["migrations"]["current"] == ["0001"]
+
+
+def test_healthz_is_503_when_webhook_events_wait_too_long(client):
+    db.session.execute(
+        text(
+            "INSERT INTO webhook_events (provider, event_id, event_type, payload, received_at) "
+            "VALUES ('stripe', 'evt_old', 'invoice.paid', '{}', now() - interval '20 minutes'), "
+            "('stripe', 'evt_new', 'invoice.paid', '{}', now())"
+        )
+    )
+    db.session.commit()
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    webhooks = response.get_json()["checks"]["webhooks"]
+    assert (webhooks["ok"], webhooks["waiting"]) == (False, 2)
+    assert webhooks["oldest_seconds"] >= 1200

@@ -298,3 +298,37 @@ def test_one_bad_event_does_not_block_the_batch(app, client, monkeypatch):
         select(WebhookEvent.last_error).where(WebhookEvent.processed_at.is_(None))
     )
     assert list(errors) == ["KeyError: 'currency'"]
+
+
+def test_a_failing_drain_retries_with_backoff_then_rests_in_the_failed_registry(
+    app, client, monkeypatch
+):
+    from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+
+    _, buyer = make_chain(2)
+    _post_stripe(
+        client, stripe_event("checkout.session.completed", stripe_checkout(buyer.id, 1000, "pi_r1"))
+    )
+    job = get_queue().jobs[0]
+    assert job.retries_left == 5 and job.retry_intervals == [5, 30, 120, 600, 1800]
+
+    def broken(*_args):
+        raise RuntimeError("provider payload we cannot handle")
+
+    monkeypatch.setattr("app.services.webhooks.settle_sales", broken)
+    run_jobs(app)
+    assert job.id in ScheduledJobRegistry(queue=get_queue())  # retried in 5 s
+    job.refresh()
+    job.retries_left = 0
+    job.save()
+    get_queue().enqueue_job(job)
+    run_jobs(app)
+    failed = FailedJobRegistry(queue=get_queue())
+    assert job.id in failed
+    assert (
+        "1 events failed"
+        in job.fetch(job.id, connection=get_queue().connection).latest_result().exc_string
+    )
+    assert db.session.scalar(select(WebhookEvent.last_error)).startswith(
+        "RuntimeError: provider payload"
+    )
