@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    from app import cli, errors, navigation, security
+    from app import cli, errors, input_guard, navigation, security
     from app.config import Config, limiter_storage_url
     from app.extensions import csrf, db, htmx, limiter, login_manager, migrate
     from app.jobs import queueing
@@ -38,6 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     queueing.init_app(app)
     errors.init_app(app)
     security.init_app(app)
+    input_guard.init_app(app)
     navigation.init_app(app)
     cli.init_app(app)
     app.add_template_filter(format_money, "money")

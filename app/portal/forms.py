@@ -23,6 +23,15 @@ class CommissionFilterForm(FlaskForm):
     since = DateField("From", validators=[Optional()])
     until = DateField("To", validators=[Optional()])
 
+    def validate_since(self, field) -> None:
+        _check_year(field)
+
     def validate_until(self, field) -> None:
+        _check_year(field)
         if field.data and self.since.data and field.data < self.since.data:
             raise ValidationError("The end date is before the start date.")
+
+
+def _check_year(field) -> None:
+    if field.data and not 2000 <= field.data.year <= 2999:
+        raise ValidationError("Pick a date between the years 2000 and 2999.")

@@ -36,6 +36,8 @@ def parse_body(raw_body: bytes) -> tuple[str, dict]:
         raise SignatureError(f"signed, but not a JSON event: {exc}") from exc
     if not isinstance(payload, dict):
         raise SignatureError("signed, but not a JSON object")
+    if "\\u0000" in body:  # JSONB cannot hold a NUL character
+        raise SignatureError("signed, but holds a NUL character, which cannot be stored")
     return body, payload
 
 

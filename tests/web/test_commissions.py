@@ -191,3 +191,9 @@ def test_admin_clears_a_flag_from_the_flags_page(client):
         ).status_code
         == 404
     )
+
+
+def test_dates_out_of_range_are_422_not_a_crash(client):
+    log_in(client, make_user().email)
+    assert client.get("/commissions?until=9999-12-31").status_code == 422
+    assert client.get("/commissions?since=0001-01-01", headers=HX).status_code == 422

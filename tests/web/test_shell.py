@@ -99,3 +99,19 @@ def test_post_without_csrf_token_is_refused(failing_client):
     response = failing_client.post("/_test/echo", data={"x": "1"})
     assert response.status_code == 400
     assert "form has expired" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "path", ["/network?node=%00", "/network/search?q=a%00", "/r/AB%00", "/login?next=%00"]
+)
+def test_nul_characters_are_a_400_not_a_crash(client, path):
+    from tests.conftest import log_in
+    from tests.factories import make_user
+
+    log_in(client, make_user().email)
+    assert client.get(path).status_code == 400
+
+
+def test_nul_in_a_form_field_is_a_400(client):
+    response = client.post("/login", data={"email": "a\x00b@example.com", "password": "x"})
+    assert response.status_code == 400

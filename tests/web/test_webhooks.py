@@ -332,3 +332,10 @@ def test_a_failing_drain_retries_with_backoff_then_rests_in_the_failed_registry(
     assert db.session.scalar(select(WebhookEvent.last_error)).startswith(
         "RuntimeError: provider payload"
     )
+
+
+def test_a_signed_event_with_a_nul_character_is_refused_not_a_crash(client):
+    body = stripe_event("checkout.session.completed", stripe_checkout("u\x00x", 100, "pi_nul"))
+    assert b"\\u0000" in body
+    assert _post_stripe(client, body).status_code == 400
+    assert _count(WebhookEvent) == 0
