@@ -12,13 +12,16 @@ from typing import Any
 
 from flask import Flask, current_app
 from redis import Redis
-from rq import Queue
+from rq import Queue, Retry
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
 from app.extensions import db
 
 _PENDING_KEY = "rq_after_commit"
+# Jobs that touch money retry from seconds to half an hour; after the last retry they rest in
+# RQ's failed registry with their traceback (and sweepers find the work they left undone).
+RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 
 
 @dataclass

@@ -7,6 +7,7 @@ from app.services.commissions import settle_sales
 
 
 def settle_sales_job(sale_ids: list[str]) -> None:
-    """Accrue and align with refunds. Idempotent: a second run changes nothing."""
+    """Accrue and align with refunds. Idempotent: a second run changes nothing. Enqueued
+    with retries; the webhook sweeper re-enqueues sales whose job was lost."""
     settle_sales(sale_ids)
     db.session.commit()

@@ -13,15 +13,13 @@ from datetime import timedelta
 
 from flask import current_app
 from redis.exceptions import RedisError
-from rq import Retry
 
 from app.extensions import db
-from app.jobs.queueing import get_queue, get_redis
+from app.jobs.queueing import RETRY, get_queue, get_redis
+from app.jobs.sales import settle_sales_job
+from app.services.sales import unaccrued_sale_ids
 from app.services.webhooks import claim_events, has_stale_events, process_events, record_failure
 
-# Back off from seconds to half an hour; after the last retry the job rests in RQ's failed
-# registry with its traceback, and the events (with last_error) wait for the sweeper.
-RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 BATCH_SIZE = 500
 DRAIN_FLAG = "webhooks:drain-requested"
 DRAIN_FLAG_TTL = 30  # seconds: a lost drain job is re-requested by the next event anyway
@@ -75,12 +73,15 @@ def process_webhook_event_job(event_pk: int, reraise: bool = True) -> bool:
 
 
 def sweep_webhook_events_job() -> bool:
-    """Request a drain if any event waited too long, then schedule the next sweep."""
+    """Request a drain if any event waited too long, settle sales whose job was lost (an
+    admin's sale enqueued while Redis was down), then schedule the next sweep."""
     stale = has_stale_events(SWEEP_AFTER)
     if stale:
         get_queue().enqueue(drain_webhook_events_job, retry=RETRY)
+    if sale_ids := unaccrued_sale_ids(SWEEP_AFTER):
+        get_queue().enqueue(settle_sales_job, sale_ids, retry=RETRY)
     schedule_sweep()
-    return stale
+    return stale or bool(sale_ids)
 
 
 def schedule_sweep() -> None:

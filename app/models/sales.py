@@ -50,6 +50,9 @@ class Sale(IdMixin, TimestampMixin, Base):
     refunded_amount: Mapped[Decimal] = mapped_column(Money, default=0, server_default="0")
     disputed_amount: Mapped[Decimal] = mapped_column(Money, default=0, server_default="0")
     subscription_id: Mapped[str | None] = mapped_column(String(255))
+    # The provider's customer: a payment that arrives before we know who the customer is
+    # gets its buyer when the link is learned.
+    customer_id: Mapped[str | None] = mapped_column(String(255))
     occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     is_foreign_currency: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
@@ -69,6 +72,12 @@ class Sale(IdMixin, TimestampMixin, Base):
         CheckConstraint("currency IS NULL OR currency ~ '^[A-Z]{3}$'", name="currency_code"),
         CheckConstraint("(amount IS NULL) = (occurred_at IS NULL)", name="amount_with_occurred_at"),
         Index("ix_sales_buyer_id", "buyer_id"),
+        Index(
+            "ix_sales_unattributed_customer",
+            "provider",
+            "customer_id",
+            postgresql_where=text("buyer_id IS NULL AND customer_id IS NOT NULL"),
+        ),
         Index("ix_sales_subscription", "provider", "subscription_id", "occurred_at"),
         Index(
             "ix_sales_unattributed",

@@ -38,6 +38,10 @@ def parse_body(raw_body: bytes) -> tuple[str, dict]:
         raise SignatureError("signed, but not a JSON object")
     if "\\u0000" in body:  # JSONB cannot hold a NUL character
         raise SignatureError("signed, but holds a NUL character, which cannot be stored")
+    try:  # nor a lone surrogate (\\ud800 alone is valid JSON, not valid text)
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SignatureError("signed, but holds text that cannot be stored") from exc
     return body, payload
 
 

@@ -26,17 +26,17 @@ def sign(raw_body: bytes, secret: str) -> str:
 
 
 def verify(raw_body: bytes, signature: str | None, secret: str) -> VerifiedEvent:
-    if not signature or not secret:
-        raise SignatureError("missing X-Signature header or secret")
+    if not signature or not secret or not signature.isascii():
+        raise SignatureError("missing or malformed X-Signature header, or no secret")
     if not hmac.compare_digest(sign(raw_body, secret), signature.strip()):
         raise SignatureError("X-Signature does not match the body")
     body, payload = parse_body(raw_body)
-    try:
-        name = payload["meta"]["event_name"]
-        data = payload["data"]
-        event_id = f"{name}:{data['type']}:{data['id']}:{data['attributes'].get('updated_at')}"
-    except (KeyError, TypeError) as exc:
-        raise SignatureError(f"signed, but not a Lemon Squeezy event: {exc}") from exc
+    meta, data = payload.get("meta"), payload.get("data")
+    name = meta.get("event_name") if isinstance(meta, dict) else None
+    attributes = data.get("attributes") if isinstance(data, dict) else None
+    if not isinstance(name, str) or not isinstance(attributes, dict):
+        raise SignatureError("signed, but not a Lemon Squeezy event")
+    event_id = f"{name}:{data.get('type')}:{data.get('id')}:{attributes.get('updated_at')}"
     return VerifiedEvent(event_id[:255], name, payload, body)
 
 
@@ -50,7 +50,7 @@ def reports(payload: dict) -> list[Report]:
     data = payload["data"]
     attrs = data["attributes"]
     currency = (attrs.get("currency") or "USD").upper()
-    customer = str(attrs["customer_id"]) if attrs.get("customer_id") else None
+    customer = _text(attrs.get("customer_id"))
     if name == "order_created" and attrs.get("status") == "paid":
         return [
             SaleReport(
@@ -74,10 +74,18 @@ def reports(payload: dict) -> list[Report]:
                 occurred_at=_at(attrs["created_at"]),
                 buyer_id=buyer,
                 customer_id=customer,
-                subscription_id=str(attrs.get("subscription_id")),
+                subscription_id=_text(attrs.get("subscription_id")),
             )
         ]
-    if name == "order_refunded":
+    if name in _REFUNDS:
         refunded = from_minor_units(attrs.get("refunded_amount") or 0, currency)
-        return [RefundReport(PROVIDER, f"order:{data['id']}", refunded)]
+        return [RefundReport(PROVIDER, f"{_REFUNDS[name]}:{data['id']}", refunded)]
     return []
+
+
+# Refund events and the prefix of the sale they refund.
+_REFUNDS = {"order_refunded": "order", "subscription_payment_refunded": "invoice"}
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -25,15 +25,15 @@ PROVIDER = "stripe"
 
 
 def verify(raw_body: bytes, signature: str | None, secret: str) -> VerifiedEvent:
-    if not signature or not secret:
-        raise SignatureError("missing Stripe-Signature header or secret")
+    if not signature or not secret or not signature.isascii():
+        raise SignatureError("missing or malformed Stripe-Signature header, or no secret")
     try:
         # The SDK's check (the same construct_event runs), without building a StripeObject:
         # we store and read the plain JSON.
         stripe.WebhookSignature.verify_header(
             raw_body, signature, secret, stripe.Webhook.DEFAULT_TOLERANCE
         )
-    except (stripe.SignatureVerificationError, ValueError) as exc:  # incl. bodies not UTF-8
+    except (stripe.SignatureVerificationError, ValueError, TypeError) as exc:  # e.g. not UTF-8
         raise SignatureError(str(exc)) from exc
     body, payload = parse_body(raw_body)
     if not isinstance(payload.get("id"), str) or not isinstance(payload.get("type"), str):
@@ -42,7 +42,12 @@ def verify(raw_body: bytes, signature: str | None, secret: str) -> VerifiedEvent
 
 
 def _payment_key(obj: dict) -> str:
+    """The PaymentIntent id, which refunds and disputes name too. Invoices carry it as
+    ``payment_intent`` (API versions before 2025-03-31) or in ``payments.data``."""
     payment_intent = obj.get("payment_intent")
+    if payment_intent is None and isinstance(obj.get("payments"), dict):
+        payments = obj["payments"].get("data") or [{}]
+        payment_intent = (payments[0].get("payment") or {}).get("payment_intent")
     if isinstance(payment_intent, dict):
         payment_intent = payment_intent.get("id")
     return payment_intent or obj["id"]

@@ -89,6 +89,16 @@ _ACCRUE = text(
 )
 
 
+def serialize_accruals() -> None:
+    """One accruing transaction at a time (a transaction-level advisory lock).
+
+    Every sale touches the counters of the same top uplines; two batches doing that at once
+    lock those rows in different orders and deadlock, and a flag decided while a batch is
+    accruing would miss the batch's held commissions. Batches are large, so waiting for
+    one another costs nothing on throughput."""
+    db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('accruals'))"))
+
+
 def accrue_sales(sale_ids: list[str]) -> int:
     """Accrue the commissions of these sales; returns how many were created.
 
@@ -172,6 +182,7 @@ def settle_sales(sale_ids: list[str], reported: Iterable[str] = ()) -> None:
     """Accrue what is newly accruable, then realign with refunds every sale that has any or
     whose refund or dispute was just ``reported`` (a dispute won goes back to zero). Sales
     are realigned in id order, so concurrent settlements lock them in the same order."""
+    serialize_accruals()
     accrue_sales(sale_ids)
     with_refunds = (
         set(db.session.scalars(_WITH_REFUNDS, {"ids": list(sale_ids)})) if sale_ids else set()

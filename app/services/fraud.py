@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased
 from app.extensions import db
 from app.models import REFERRAL_TRANSITIONS, Referral, ReferralFlag, User
 from app.services import audit
-from app.services.commissions import cancel_held, release_held
+from app.services.commissions import cancel_held, release_held, serialize_accruals
 
 SAME_IP_WINDOW = timedelta(hours=24)
 _DOTLESS_DOMAINS = {"gmail.com", "googlemail.com"}
@@ -66,6 +66,7 @@ def resolve_flag(flag: ReferralFlag, decision: str, admin: User) -> None:
     """An admin's decision on an open flag, audited. ``cleared``: the buyer's held
     commissions are released. ``confirmed``: they are cancelled and the buyer's referral
     rows cancelled, so later sales earn nobody anything. Locks the flag; flushes only."""
+    serialize_accruals()  # no batch is accruing held commissions for this buyer meanwhile
     db.session.refresh(flag, with_for_update=True)
     if flag.status != "open":
         raise FlagAlreadyResolved(f"This flag was already {flag.status}.")

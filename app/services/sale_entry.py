@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time
 from datetime import date as Date
 from decimal import Decimal
 
-from app.jobs.queueing import enqueue_after_commit
+from app.jobs.queueing import RETRY, enqueue_after_commit
 from app.jobs.sales import settle_sales_job
 from app.models import User
 from app.money import quantize
@@ -46,7 +46,7 @@ def record_manual_sale(
         amount=str(amount),
         currency=currency,
     )
-    enqueue_after_commit(settle_sales_job, [sale_id])
+    enqueue_after_commit(settle_sales_job, [sale_id], retry=RETRY)
     return sale_id
 
 
@@ -61,5 +61,5 @@ def attribute(admin: User, sale_id: str, buyer: User) -> bool:
         subject_id=sale_id,
         buyer_id=buyer.id,
     )
-    enqueue_after_commit(settle_sales_job, [sale_id])
+    enqueue_after_commit(settle_sales_job, [sale_id], retry=RETRY)
     return True

@@ -9,14 +9,14 @@ before the checkout that names its customer). Amounts from providers are cumulat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from app.extensions import db
-from app.models import CustomerLink, Sale
+from app.models import CustomerLink, Sale, User
 from app.services.program import get_settings
 
 
@@ -35,15 +35,16 @@ class SaleReport:
 _UPSERT_SALE = text(
     """
     INSERT INTO sales (id, provider, external_id, buyer_id, amount, currency, occurred_at,
-                       subscription_id, is_foreign_currency, recorded_by, note)
+                       subscription_id, customer_id, is_foreign_currency, recorded_by, note)
     VALUES (new_id(), :provider, :external_id, :buyer_id, :amount, :currency, :occurred_at,
-            :subscription_id, :is_foreign, :recorded_by, :note)
+            :subscription_id, :customer_id, :is_foreign, :recorded_by, :note)
     ON CONFLICT (provider, external_id) DO UPDATE SET
         amount = coalesce(sales.amount, EXCLUDED.amount),
         currency = coalesce(sales.currency, EXCLUDED.currency),
         occurred_at = coalesce(sales.occurred_at, EXCLUDED.occurred_at),
         buyer_id = coalesce(sales.buyer_id, EXCLUDED.buyer_id),
         subscription_id = coalesce(sales.subscription_id, EXCLUDED.subscription_id),
+        customer_id = coalesce(sales.customer_id, EXCLUDED.customer_id),
         is_foreign_currency = CASE WHEN sales.amount IS NULL
                                    THEN EXCLUDED.is_foreign_currency
                                    ELSE sales.is_foreign_currency END,
@@ -72,6 +73,15 @@ _UPSERT_DISPUTE = text(
 )
 
 
+def existing_user_id(candidate: object) -> str | None:
+    """``candidate`` if it is the id of one of our users, else None: ids in provider
+    payloads come from outside (a stale or mistyped id makes an unattributed sale, not an
+    event that fails forever)."""
+    if not isinstance(candidate, str) or not 0 < len(candidate) <= 32:
+        return None
+    return db.session.scalar(select(User.id).where(User.id == candidate))
+
+
 def buyer_for_customer(provider: str, customer_id: str | None) -> str | None:
     if not customer_id:
         return None
@@ -82,14 +92,28 @@ def buyer_for_customer(provider: str, customer_id: str | None) -> str | None:
     )
 
 
-def link_customer(provider: str, customer_id: str | None, user_id: str | None) -> None:
-    """Remember which user a provider's customer is (first link wins)."""
-    if customer_id and user_id:
-        db.session.execute(
-            insert(CustomerLink)
-            .values(provider=provider, customer_id=customer_id, user_id=user_id)
-            .on_conflict_do_nothing()
-        )
+_ATTRIBUTE_BY_CUSTOMER = text(
+    """
+    UPDATE sales SET buyer_id = :user_id, updated_at = now()
+    WHERE provider = :provider AND customer_id = :customer_id AND buyer_id IS NULL
+    RETURNING id
+    """
+)
+
+
+def link_customer(provider: str, customer_id: str | None, user_id: str | None) -> list[str]:
+    """Remember which user a provider's customer is (first link wins), and attribute that
+    customer's sales that arrived before the link. Returns those sales (to be settled)."""
+    user_id = existing_user_id(user_id)
+    if not customer_id or not user_id:
+        return []
+    db.session.execute(
+        insert(CustomerLink)
+        .values(provider=provider, customer_id=customer_id, user_id=user_id)
+        .on_conflict_do_nothing()
+    )
+    params = {"provider": provider, "customer_id": customer_id, "user_id": user_id}
+    return list(db.session.scalars(_ATTRIBUTE_BY_CUSTOMER, params))
 
 
 def record_sale(
@@ -99,8 +123,9 @@ def record_sale(
 
     A sale in another currency than the program's is stored and flagged, never converted.
     """
-    buyer_id = report.buyer_id or buyer_for_customer(report.provider, report.customer_id)
-    link_customer(report.provider, report.customer_id, buyer_id)
+    buyer_id = existing_user_id(report.buyer_id) or buyer_for_customer(
+        report.provider, report.customer_id
+    )
     return db.session.execute(
         _UPSERT_SALE,
         {
@@ -111,6 +136,7 @@ def record_sale(
             "currency": report.currency.upper(),
             "occurred_at": report.occurred_at,
             "subscription_id": report.subscription_id,
+            "customer_id": report.customer_id,
             "is_foreign": report.currency.upper() != get_settings().currency,
             "recorded_by": recorded_by,
             "note": note,
@@ -174,3 +200,17 @@ def attribute_sale(sale_id: str, buyer_id: str) -> bool:
         {"buyer": buyer_id, "id": sale_id},
     ).rowcount
     return bool(updated)
+
+
+def unaccrued_sale_ids(older_than: timedelta, limit: int = 1000) -> list[str]:
+    """Attributable sales still not accrued after ``older_than`` (their job was lost)."""
+    return list(
+        db.session.scalars(
+            text(
+                "SELECT id FROM sales WHERE accrued_at IS NULL AND buyer_id IS NOT NULL "
+                "AND amount IS NOT NULL AND NOT is_foreign_currency "
+                "AND updated_at < clock_timestamp() - :age ORDER BY updated_at LIMIT :limit"
+            ),
+            {"age": older_than, "limit": limit},
+        )
+    )

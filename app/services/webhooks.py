@@ -28,10 +28,11 @@ from app.providers import (
     lemonsqueezy,
     stripe,
 )
-from app.services.commissions import settle_sales
+from app.services.commissions import serialize_accruals, settle_sales
 from app.services.sales import SaleReport, link_customer, record_dispute, record_refund, record_sale
 
 PROVIDER_MODULES: dict[str, ModuleType] = {"stripe": stripe, "lemon_squeezy": lemonsqueezy}
+MAX_ATTEMPTS = 10
 
 
 _STORE = text(
@@ -66,6 +67,8 @@ def apply_reports(reports: list[Report]) -> tuple[list[str], list[str]]:
     refunded: list[str] = []
     for report in reports:
         if isinstance(report, SaleReport):
+            # A payment naming both buyer and customer teaches us the customer too.
+            touched += link_customer(report.provider, report.customer_id, report.buyer_id)
             touched.append(record_sale(report))
         elif isinstance(report, RefundReport):
             refunded.append(
@@ -74,14 +77,14 @@ def apply_reports(reports: list[Report]) -> tuple[list[str], list[str]]:
         elif isinstance(report, DisputeReport):
             refunded.append(record_dispute(report.provider, report.external_id, report.disputed))
         elif isinstance(report, CustomerReport):
-            link_customer(report.provider, report.customer_id, report.user_id)
+            touched += link_customer(report.provider, report.customer_id, report.user_id)
     return touched + refunded, refunded
 
 
 _CLAIM = text(
     """
     SELECT id FROM webhook_events
-    WHERE processed_at IS NULL AND id <> ALL(:skip)
+    WHERE processed_at IS NULL AND id <> ALL(:skip) AND attempts < :max_attempts
     ORDER BY id LIMIT :limit
     FOR UPDATE SKIP LOCKED
     """
@@ -89,19 +92,18 @@ _CLAIM = text(
 
 
 def claim_events(limit: int, skip: Collection[int] = ()) -> list[int]:
-    """Lock up to ``limit`` unprocessed events, oldest first, that no one else holds.
-
-    Batches are also serialized by a transaction-level advisory lock: every sale updates
-    counters of the same top uplines, and two batches doing that at once lock those rows
-    in different orders and deadlock. One batch at a time is as fast and never aborts."""
-    db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('webhook-batches'))"))
-    return list(db.session.scalars(_CLAIM, {"skip": list(skip), "limit": limit}))
+    """Lock up to ``limit`` unprocessed events, oldest first, that no one else holds and
+    that have not failed ``MAX_ATTEMPTS`` times (those wait for a person: see /healthz)."""
+    serialize_accruals()
+    params = {"skip": list(skip), "limit": limit, "max_attempts": MAX_ATTEMPTS}
+    return list(db.session.scalars(_CLAIM, params))
 
 
 def process_events(event_pks: list[int]) -> int:
     """Apply these events, each once: locked, their reports applied in order, then every
     sale they touched accrued in one set-based statement and realigned with its refunds.
     Returns how many were processed (already processed ones are skipped); caller commits."""
+    serialize_accruals()
     events = db.session.scalars(
         select(WebhookEvent)
         .where(WebhookEvent.id.in_(event_pks), WebhookEvent.processed_at.is_(None))

@@ -111,6 +111,7 @@ def upgrade():
             "disputed_amount", sa.Numeric(precision=19, scale=4), server_default="0", nullable=False
         ),
         sa.Column("subscription_id", sa.String(length=255), nullable=True),
+        sa.Column("customer_id", sa.String(length=255), nullable=True),
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column(
             "is_foreign_currency", sa.Boolean(), server_default=sa.text("false"), nullable=False
@@ -159,6 +160,13 @@ def upgrade():
         sa.UniqueConstraint("provider", "external_id", name="uq_sales_provider_external_id"),
     )
     op.create_index("ix_sales_buyer_id", "sales", ["buyer_id"], unique=False)
+    op.create_index(
+        "ix_sales_unattributed_customer",
+        "sales",
+        ["provider", "customer_id"],
+        unique=False,
+        postgresql_where=sa.text("buyer_id IS NULL AND customer_id IS NOT NULL"),
+    )
     op.create_index(
         "ix_sales_subscription",
         "sales",
@@ -347,6 +355,11 @@ def downgrade():
         postgresql_where=sa.text("buyer_id IS NULL AND amount IS NOT NULL"),
     )
     op.drop_index("ix_sales_subscription", table_name="sales")
+    op.drop_index(
+        "ix_sales_unattributed_customer",
+        table_name="sales",
+        postgresql_where=sa.text("buyer_id IS NULL AND customer_id IS NOT NULL"),
+    )
     op.drop_index("ix_sales_buyer_id", table_name="sales")
     op.drop_table("sales")
     op.drop_table("customer_links")
