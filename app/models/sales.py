@@ -49,6 +49,7 @@ class Sale(IdMixin, TimestampMixin, Base):
     # Cumulative, as the provider reports it; open disputes count as refunded until resolved.
     refunded_amount: Mapped[Decimal] = mapped_column(Money, default=0, server_default="0")
     disputed_amount: Mapped[Decimal] = mapped_column(Money, default=0, server_default="0")
+    dispute_closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     subscription_id: Mapped[str | None] = mapped_column(String(255))
     # The provider's customer: a payment that arrives before we know who the customer is
     # gets its buyer when the link is learned.

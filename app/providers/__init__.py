@@ -56,7 +56,8 @@ class RefundReport:
 class DisputeReport:
     provider: str
     external_id: str
-    disputed: Decimal  # under dispute now; 0 once won
+    disputed: Decimal  # counted as refunded: the disputed amount, 0 once won
+    is_closed: bool = False  # a closed dispute's outcome is final
 
 
 @dataclass(frozen=True)

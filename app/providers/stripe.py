@@ -82,13 +82,14 @@ def reports(payload: dict) -> list[Report]:
         currency = obj["currency"].upper()
         refunded = from_minor_units(obj["amount_refunded"], currency)
         return [RefundReport(PROVIDER, _payment_key(obj), refunded)]
-    if kind == "charge.dispute.created":
-        currency = obj["currency"].upper()
-        return [
-            DisputeReport(PROVIDER, _payment_key(obj), from_minor_units(obj["amount"], currency))
-        ]
-    if kind == "charge.dispute.closed" and obj.get("status") == "won":
-        return [DisputeReport(PROVIDER, _payment_key(obj), Decimal(0))]
+    if kind in ("charge.dispute.created", "charge.dispute.closed"):
+        disputed = from_minor_units(obj["amount"], obj["currency"].upper())
+        if kind == "charge.dispute.created":
+            return [DisputeReport(PROVIDER, _payment_key(obj), disputed)]
+        # Won, or an inquiry never escalated: nothing is taken; lost: the amount is gone.
+        if obj.get("status") in ("won", "warning_closed"):
+            disputed = Decimal(0)
+        return [DisputeReport(PROVIDER, _payment_key(obj), disputed, is_closed=True)]
     return []
 
 

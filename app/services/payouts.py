@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy import select, update
 
 from app.extensions import db
-from app.models import Commission, Payout
+from app.models import Commission, Payout, Sale
 from app.services import ledger
 from app.services.program import get_settings
 
@@ -42,12 +42,17 @@ def create_payout(user_id: str, method: str, now: datetime | None = None) -> Pay
     db.session.add(payout)
     db.session.flush()
     ledger.append(user_id, "payout", -amount, now, payout_id=payout.id)
+    # Commissions of sales under dispute stay unpaid (their money may come back up if the
+    # dispute is won, which a paid commission could not take).
     db.session.execute(
         update(Commission)
         .where(
             Commission.user_id == user_id,
             Commission.status == "pending",
             Commission.payable_at <= now,
+            ~select(Sale.id)
+            .where(Sale.id == Commission.sale_id, Sale.disputed_amount > 0)
+            .exists(),
         )
         .values(status="paid", payout_id=payout.id)
     )

@@ -62,12 +62,17 @@ _UPSERT_REFUND = text(
     RETURNING id
     """
 )
+# A closed dispute is final: a late or redelivered "created" cannot reopen it.
 _UPSERT_DISPUTE = text(
     """
-    INSERT INTO sales (id, provider, external_id, disputed_amount)
-    VALUES (new_id(), :provider, :external_id, :disputed)
+    INSERT INTO sales (id, provider, external_id, disputed_amount, dispute_closed_at)
+    VALUES (new_id(), :provider, :external_id, :disputed,
+            CASE WHEN :closed THEN now() END)
     ON CONFLICT (provider, external_id) DO UPDATE SET
-        disputed_amount = EXCLUDED.disputed_amount, updated_at = now()
+        disputed_amount = CASE WHEN sales.dispute_closed_at IS NOT NULL AND NOT :closed
+                               THEN sales.disputed_amount ELSE EXCLUDED.disputed_amount END,
+        dispute_closed_at = coalesce(sales.dispute_closed_at, EXCLUDED.dispute_closed_at),
+        updated_at = now()
     RETURNING id
     """
 )
@@ -150,9 +155,17 @@ def record_refund(provider: str, external_id: str, refunded_total: Decimal) -> s
     return db.session.execute(_UPSERT_REFUND, params).scalar_one()
 
 
-def record_dispute(provider: str, external_id: str, disputed: Decimal) -> str:
-    """The amount under dispute now (0 once a dispute is won); it counts as refunded."""
-    params = {"provider": provider, "external_id": external_id, "disputed": disputed}
+def record_dispute(
+    provider: str, external_id: str, disputed: Decimal, *, is_closed: bool = False
+) -> str:
+    """The amount under dispute (0 once won); it counts as refunded. Once a dispute is
+    closed, reports of it being open are ignored, whatever order they arrive in."""
+    params = {
+        "provider": provider,
+        "external_id": external_id,
+        "disputed": disputed,
+        "closed": is_closed,
+    }
     return db.session.execute(_UPSERT_DISPUTE, params).scalar_one()
 
 

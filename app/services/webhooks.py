@@ -75,7 +75,11 @@ def apply_reports(reports: list[Report]) -> tuple[list[str], list[str]]:
                 record_refund(report.provider, report.external_id, report.refunded_total)
             )
         elif isinstance(report, DisputeReport):
-            refunded.append(record_dispute(report.provider, report.external_id, report.disputed))
+            refunded.append(
+                record_dispute(
+                    report.provider, report.external_id, report.disputed, is_closed=report.is_closed
+                )
+            )
         elif isinstance(report, CustomerReport):
             touched += link_customer(report.provider, report.customer_id, report.user_id)
     return touched + refunded, refunded

@@ -24,6 +24,50 @@ END $$;
 CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE ON ledger_entries
     FOR EACH ROW EXECUTE FUNCTION refuse_ledger_change();
 """
+# Branch earnings count what the earner keeps: amount less what was clawed back.
+BRANCH_EARNINGS_NET = """
+CREATE OR REPLACE FUNCTION track_branch_earnings() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    old_amount numeric := 0;
+    new_amount numeric := 0;
+BEGIN
+    IF TG_OP <> 'INSERT' AND OLD.status <> 'cancelled' THEN
+        old_amount := OLD.amount - OLD.clawed_back;
+    END IF;
+    IF TG_OP <> 'DELETE' AND NEW.status <> 'cancelled' THEN
+        new_amount := NEW.amount - NEW.clawed_back;
+    END IF;
+    IF TG_OP = 'UPDATE' AND (OLD.user_id, OLD.referral_id) = (NEW.user_id, NEW.referral_id) THEN
+        IF new_amount <> old_amount THEN
+            PERFORM add_branch_earning(NEW.user_id, NEW.referral_id, new_amount - old_amount);
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF old_amount <> 0 THEN
+        PERFORM add_branch_earning(OLD.user_id, OLD.referral_id, -old_amount);
+    END IF;
+    IF new_amount <> 0 THEN
+        PERFORM add_branch_earning(NEW.user_id, NEW.referral_id, new_amount);
+    END IF;
+    RETURN NULL;
+END $$;
+DROP TRIGGER commissions_branch_earnings ON commissions;
+CREATE TRIGGER commissions_branch_earnings
+    AFTER INSERT OR DELETE OR UPDATE OF amount, clawed_back, status, user_id, referral_id
+    ON commissions FOR EACH ROW EXECUTE FUNCTION track_branch_earnings();
+"""
+# Back to 0004's function and trigger (migrations are snapshots: its text is repeated here).
+BRANCH_EARNINGS_GROSS = (
+    BRANCH_EARNINGS_NET.replace("OLD.amount - OLD.clawed_back", "OLD.amount")
+    .replace("NEW.amount - NEW.clawed_back", "NEW.amount")
+    .split("DROP TRIGGER")[0]
+    + """
+DROP TRIGGER commissions_branch_earnings ON commissions;
+CREATE TRIGGER commissions_branch_earnings
+    AFTER INSERT OR DELETE OR UPDATE OF amount, status, user_id, referral_id ON commissions
+    FOR EACH ROW EXECUTE FUNCTION track_branch_earnings();
+"""
+)
 COMMISSION_CHECKS = {
     "amount_within_gross": "amount <= gross_amount",
     "clawback_range": "clawed_back >= 0 AND clawed_back <= amount",
@@ -110,6 +154,7 @@ def upgrade():
         sa.Column(
             "disputed_amount", sa.Numeric(precision=19, scale=4), server_default="0", nullable=False
         ),
+        sa.Column("dispute_closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("subscription_id", sa.String(length=255), nullable=True),
         sa.Column("customer_id", sa.String(length=255), nullable=True),
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=True),
@@ -312,9 +357,11 @@ def upgrade():
     for name, condition in SETTINGS_CHECKS.items():
         op.create_check_constraint(name, "referral_program_settings", condition)
     op.execute(LEDGER_TRIGGER)
+    op.execute(BRANCH_EARNINGS_NET)
 
 
 def downgrade():
+    op.execute(BRANCH_EARNINGS_GROSS)
     op.execute("DROP TRIGGER ledger_entries_append_only ON ledger_entries")
     op.execute("DROP FUNCTION refuse_ledger_change()")
     for name in SETTINGS_CHECKS:

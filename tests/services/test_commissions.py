@@ -292,3 +292,33 @@ def test_clearing_a_flag_releases_held_commissions_and_confirming_cancels(app):
     with pytest.raises(FlagAlreadyResolved):
         resolve_flag(flags[buyer.id], "confirmed", admin)
     assert_ledger_invariant()
+
+
+def test_a_payout_leaves_commissions_under_dispute_unpaid():
+    root, buyer = make_chain(2)
+    disputed = make_sale(buyer, "600.00", days_ago=40, provider="stripe", external_id="pi_dd")
+    make_sale(buyer, "500.00", days_ago=40)
+    record_dispute("stripe", "pi_dd", Decimal("300.00"))
+    adjust_for_refunds(disputed)
+    payout = create_payout(root.id, "stripe")
+    db.session.commit()
+    assert payout.amount == Decimal("80.00")  # 50 + 30 left of the disputed one
+    statuses = dict(db.session.execute(select(Commission.sale_id, Commission.status)).all())
+    assert statuses[disputed] == "pending"
+    record_dispute("stripe", "pi_dd", Decimal(0), is_closed=True)  # won
+    adjust_for_refunds(disputed)
+    db.session.commit()
+    assert balances(root.id).available == Decimal("30.00")  # the disputed half comes back
+    assert_ledger_invariant()
+
+
+def test_branch_earnings_count_what_is_left_after_clawbacks():
+    root, buyer = make_chain(2)
+    sale_id = make_sale(buyer, "500.00", days_ago=40)
+    create_payout(root.id, "stripe")
+    db.session.commit()
+    _refund(sale_id, "200.00")
+    earned = db.session.execute(
+        text("SELECT amount FROM branch_earnings WHERE earner_id = :e"), {"e": root.id}
+    ).scalar_one()
+    assert earned == Decimal("30.00")

@@ -339,3 +339,105 @@ def test_a_signed_event_with_a_nul_character_is_refused_not_a_crash(client):
     assert b"\\u0000" in body
     assert _post_stripe(client, body).status_code == 400
     assert _count(WebhookEvent) == 0
+
+
+@pytest.mark.parametrize("provider", ["stripe", "lemonsqueezy"])
+def test_a_non_ascii_signature_header_is_a_400(client, provider):
+    header = "Stripe-Signature" if provider == "stripe" else "X-Signature"
+    value = "t=1,v1=ab\xe9" if provider == "stripe" else "ab\xe9"
+    response = client.post(f"/webhooks/{provider}", data=b"{}", headers={header: value})
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"meta": {"event_name": "order_created"}, "data": {"attributes": []}}',
+        b'{"meta": {"event_name": 7}, "data": {"attributes": {}}}',
+        b'{"meta": {"event_name": "x"}, "data": {"attributes": {"a": "\\ud800"}}}',
+    ],
+    ids=["attributes-list", "name-not-text", "lone-surrogate"],
+)
+def test_signed_lemon_bodies_we_cannot_read_are_400(client, body):
+    assert _post_lemon(client, body).status_code == 400
+    assert _count(WebhookEvent) == 0
+
+
+def test_an_unknown_buyer_id_makes_an_unattributed_sale_not_a_failing_event(app, client):
+    for n, buyer in enumerate(["no-such-user", "x" * 80, 12345]):
+        checkout = stripe_checkout(buyer, 1000, f"pi_unk{n}")
+        _post_stripe(client, stripe_event("checkout.session.completed", checkout))
+    run_jobs(app)
+    assert (
+        db.session.scalar(text("SELECT count(*) FROM webhook_events WHERE processed_at IS NULL"))
+        == 0
+    )
+    assert set(db.session.scalars(select(Sale.buyer_id))) == {None}
+
+
+def test_a_subscription_payment_before_its_checkout_is_attributed_when_the_checkout_arrives(
+    app, client
+):
+    _, buyer = make_chain(2)
+    invoice = {
+        "id": "in_early",
+        "customer": "cus_early",
+        "subscription": "sub_e",
+        "amount_paid": 5000,
+        "currency": "usd",
+        "payments": {"data": [{"payment": {"payment_intent": "pi_inv_early"}}]},
+    }
+    _post_stripe(client, stripe_event("invoice.paid", invoice))
+    run_jobs(app)
+    assert db.session.scalar(select(Sale.buyer_id)) is None
+    checkout = stripe_checkout(buyer.id, 0, "pi_x", mode="subscription", customer="cus_early")
+    _post_stripe(client, stripe_event("checkout.session.completed", checkout))
+    run_jobs(app)
+    sale = db.session.scalars(select(Sale)).one()
+    assert (sale.external_id, sale.buyer_id) == ("pi_inv_early", buyer.id)
+    assert _commissions() == {1: Decimal("5.00")}
+
+
+def test_a_dispute_closed_before_its_created_event_stays_closed(app, client):
+    _, buyer = make_chain(2)
+    _post_stripe(
+        client, stripe_event("checkout.session.completed", stripe_checkout(buyer.id, 10000, "pi_o"))
+    )
+    dispute = {"id": "dp_o", "payment_intent": "pi_o", "amount": 10000, "currency": "usd"}
+    _post_stripe(client, stripe_event("charge.dispute.closed", {**dispute, "status": "won"}))
+    _post_stripe(
+        client, stripe_event("charge.dispute.created", {**dispute, "status": "needs_response"})
+    )
+    run_jobs(app)
+    assert _commissions() == {1: Decimal("10.00")}
+    lost = {**dispute, "id": "dp_l", "payment_intent": "pi_l"}
+    _post_stripe(
+        client, stripe_event("checkout.session.completed", stripe_checkout(buyer.id, 10000, "pi_l"))
+    )
+    _post_stripe(client, stripe_event("charge.dispute.closed", {**lost, "status": "lost"}))
+    run_jobs(app)
+    assert sorted(_commissions_all()) == [Decimal("0.00"), Decimal("10.00")]
+
+
+def _commissions_all() -> list[Decimal]:
+    return list(db.session.scalars(select(Commission.amount)))
+
+
+def test_lemon_renewal_refunds_reduce_the_renewal_commission(app, client):
+    _, buyer = make_chain(2)
+    renewal = {"total": 2000, "currency": "USD", "subscription_id": 5, "billing_reason": "renewal"}
+    _post_lemon(
+        client,
+        lemon_event(
+            "subscription_payment_success", "subscription-invoices", "31", renewal, buyer.id
+        ),
+    )
+    refund = {**renewal, "refunded_amount": 2000}
+    _post_lemon(
+        client,
+        lemon_event(
+            "subscription_payment_refunded", "subscription-invoices", "31", refund, buyer.id
+        ),
+    )
+    run_jobs(app)
+    assert db.session.scalar(select(Commission.status)) == "cancelled"
