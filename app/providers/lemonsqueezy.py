@@ -51,30 +51,23 @@ def reports(payload: dict) -> list[Report]:
     attrs = data["attributes"]
     currency = (attrs.get("currency") or "USD").upper()
     customer = _text(attrs.get("customer_id"))
+    sale = None
     if name == "order_created" and attrs.get("status") == "paid":
-        return [
-            SaleReport(
-                provider=PROVIDER,
-                external_id=f"order:{data['id']}",
-                amount=from_minor_units(attrs["total"], currency),
-                currency=currency,
-                occurred_at=_at(attrs["created_at"]),
-                buyer_id=buyer,
-                customer_id=customer,
-            )
-        ]
+        sale = (f"order:{data['id']}", None)
     # The first payment of a subscription is its order (order_created) already.
-    if name == "subscription_payment_success" and attrs.get("billing_reason") != "initial":
+    elif name == "subscription_payment_success" and attrs.get("billing_reason") != "initial":
+        sale = (f"invoice:{data['id']}", _text(attrs.get("subscription_id")))
+    if sale:
         return [
             SaleReport(
                 provider=PROVIDER,
-                external_id=f"invoice:{data['id']}",
+                external_id=sale[0],
                 amount=from_minor_units(attrs["total"], currency),
                 currency=currency,
                 occurred_at=_at(attrs["created_at"]),
                 buyer_id=buyer,
                 customer_id=customer,
-                subscription_id=_text(attrs.get("subscription_id")),
+                subscription_id=sale[1],
             )
         ]
     if name in _REFUNDS:
