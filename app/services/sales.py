@@ -17,7 +17,6 @@ from sqlalchemy.dialects.postgresql import insert
 
 from app.extensions import db
 from app.models import CustomerLink, Sale, User
-from app.services.program import get_settings
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,9 @@ _UPSERT_SALE = text(
     INSERT INTO sales (id, provider, external_id, buyer_id, amount, currency, occurred_at,
                        subscription_id, customer_id, is_foreign_currency, recorded_by, note)
     VALUES (new_id(), :provider, :external_id, :buyer_id, :amount, :currency, :occurred_at,
-            :subscription_id, :customer_id, :is_foreign, :recorded_by, :note)
+            :subscription_id, :customer_id,
+            CAST(:currency AS varchar) <> (SELECT currency FROM referral_program_settings),
+            :recorded_by, :note)
     ON CONFLICT (provider, external_id) DO UPDATE SET
         amount = coalesce(sales.amount, EXCLUDED.amount),
         currency = coalesce(sales.currency, EXCLUDED.currency),
@@ -108,8 +109,8 @@ _ATTRIBUTE_BY_CUSTOMER = text(
 
 def link_customer(provider: str, customer_id: str | None, user_id: str | None) -> list[str]:
     """Remember which user a provider's customer is (first link wins), and attribute that
-    customer's sales that arrived before the link. Returns those sales (to be settled)."""
-    user_id = existing_user_id(user_id)
+    customer's sales that arrived before the link. Returns those sales (to be settled).
+    ``user_id`` must be one of our users' ids (see ``existing_user_id``)."""
     if not customer_id or not user_id:
         return []
     db.session.execute(
@@ -127,10 +128,10 @@ def record_sale(
     """Create the sale, or complete the row an earlier refund created. Returns its id.
 
     A sale in another currency than the program's is stored and flagged, never converted.
+    ``report.buyer_id`` must be one of our users' ids or None (provider payloads are checked
+    with ``existing_user_id`` first); without it the customer link, if known, names the buyer.
     """
-    buyer_id = existing_user_id(report.buyer_id) or buyer_for_customer(
-        report.provider, report.customer_id
-    )
+    buyer_id = report.buyer_id or buyer_for_customer(report.provider, report.customer_id)
     return db.session.execute(
         _UPSERT_SALE,
         {
@@ -142,7 +143,6 @@ def record_sale(
             "occurred_at": report.occurred_at,
             "subscription_id": report.subscription_id,
             "customer_id": report.customer_id,
-            "is_foreign": report.currency.upper() != get_settings().currency,
             "recorded_by": recorded_by,
             "note": note,
         },

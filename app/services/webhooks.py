@@ -11,6 +11,7 @@ crash midway rolls the batch back, and a rerun converges.
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 
@@ -28,8 +29,15 @@ from app.providers import (
     lemonsqueezy,
     stripe,
 )
-from app.services.commissions import serialize_accruals, settle_sales
-from app.services.sales import SaleReport, link_customer, record_dispute, record_refund, record_sale
+from app.services.commissions import settle_sales
+from app.services.sales import (
+    SaleReport,
+    existing_user_id,
+    link_customer,
+    record_dispute,
+    record_refund,
+    record_sale,
+)
 
 PROVIDER_MODULES: dict[str, ModuleType] = {"stripe": stripe, "lemon_squeezy": lemonsqueezy}
 MAX_ATTEMPTS = 10
@@ -62,14 +70,16 @@ def store_event(provider: str, event: VerifiedEvent) -> int | None:
 
 def apply_reports(reports: list[Report]) -> tuple[list[str], list[str]]:
     """Apply what events say. Returns the sales touched, and those whose refunds or
-    disputes were reported (only these need their commissions realigned)."""
+    disputes were reported (only these need their commissions realigned). User ids in the
+    payloads come from outside: each is checked once, here."""
     touched: list[str] = []
     refunded: list[str] = []
     for report in reports:
         if isinstance(report, SaleReport):
+            buyer_id = existing_user_id(report.buyer_id)
             # A payment naming both buyer and customer teaches us the customer too.
-            touched += link_customer(report.provider, report.customer_id, report.buyer_id)
-            touched.append(record_sale(report))
+            touched += link_customer(report.provider, report.customer_id, buyer_id)
+            touched.append(record_sale(replace(report, buyer_id=buyer_id)))
         elif isinstance(report, RefundReport):
             refunded.append(
                 record_refund(report.provider, report.external_id, report.refunded_total)
@@ -81,7 +91,8 @@ def apply_reports(reports: list[Report]) -> tuple[list[str], list[str]]:
                 )
             )
         elif isinstance(report, CustomerReport):
-            touched += link_customer(report.provider, report.customer_id, report.user_id)
+            user_id = existing_user_id(report.user_id)
+            touched += link_customer(report.provider, report.customer_id, user_id)
     return touched + refunded, refunded
 
 
@@ -98,7 +109,6 @@ _CLAIM = text(
 def claim_events(limit: int, skip: Collection[int] = ()) -> list[int]:
     """Lock up to ``limit`` unprocessed events, oldest first, that no one else holds and
     that have not failed ``MAX_ATTEMPTS`` times (those wait for a person: see /healthz)."""
-    serialize_accruals()
     params = {"skip": list(skip), "limit": limit, "max_attempts": MAX_ATTEMPTS}
     return list(db.session.scalars(_CLAIM, params))
 
@@ -106,8 +116,8 @@ def claim_events(limit: int, skip: Collection[int] = ()) -> list[int]:
 def process_events(event_pks: list[int]) -> int:
     """Apply these events, each once: locked, their reports applied in order, then every
     sale they touched accrued in one set-based statement and realigned with its refunds.
-    Returns how many were processed (already processed ones are skipped); caller commits."""
-    serialize_accruals()
+    Returns how many were processed (already processed ones are skipped); caller commits.
+    Batches run one at a time: ``settle_sales`` serializes accruing transactions."""
     events = db.session.scalars(
         select(WebhookEvent)
         .where(WebhookEvent.id.in_(event_pks), WebhookEvent.processed_at.is_(None))
