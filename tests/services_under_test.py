@@ -13,7 +13,10 @@ from app.config import sqlalchemy_url
 from app.embedded import start_postgres, start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_REDIS_DB = 15
+# TEST_NAMESPACE lets several checkouts run the suite at once on one machine: their own
+# databases (refmlm_test_<namespace>_...) and Redis database number (TEST_REDIS_DB).
+TEST_NAMESPACE = os.environ.get("TEST_NAMESPACE", "")
+TEST_REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "15"))
 _handles: list[object] = []
 
 
@@ -33,7 +36,10 @@ def with_database(url: str, name: str) -> str:
 
 
 def recreate_database(server_url: str, name: str) -> str:
-    """Drop and create database ``name`` on the server; return its SQLAlchemy URL."""
+    """Drop and create database ``name`` (in the suite's namespace) on the server; return its
+    SQLAlchemy URL."""
+    if TEST_NAMESPACE:
+        name = name.replace("refmlm_test_", f"refmlm_test_{TEST_NAMESPACE}_", 1)
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))

@@ -9,7 +9,7 @@ before the checkout that names its customer). Amounts from providers are cumulat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select, text
@@ -17,6 +17,21 @@ from sqlalchemy.dialects.postgresql import insert
 
 from app.extensions import db
 from app.models import CustomerLink, Sale, User
+
+# Sale dates outside these bounds are refused at every entry (admin form, provider
+# reports); the database holds the fixed bounds too. A payment up to a day ahead of our
+# clock is clock skew; further ahead it is a mistake or a forgery.
+EARLIEST_SALE_AT = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_SALE_AHEAD = timedelta(days=1)
+
+
+def sale_date_problem(occurred_at: datetime) -> str | None:
+    """Why a sale cannot have happened at ``occurred_at``, or ``None`` when it can."""
+    if occurred_at < EARLIEST_SALE_AT:
+        return "A sale date cannot be before 2000."
+    if occurred_at > datetime.now(UTC) + LATEST_SALE_AHEAD:
+        return "A sale date cannot be in the future."
+    return None
 
 
 @dataclass(frozen=True)
