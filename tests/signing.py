@@ -43,18 +43,39 @@ def stripe_event(kind: str, obj: dict, event_id: str | None = None) -> bytes:
     return json.dumps(event).encode()
 
 
-def stripe_checkout(user_id: str | None, cents: int, payment_intent: str, **extra) -> dict:
+def stripe_checkout(
+    user_id: str | None, cents: int, payment_intent: str | None, *, tax: int = 0, **extra
+) -> dict:
+    """A completed Checkout Session; ``cents`` is the total paid, ``tax`` the part of it
+    that is tax."""
     return {
-        "id": f"cs_{payment_intent}",
+        "id": f"cs_{payment_intent or next(_ids)}",
         "object": "checkout.session",
         "mode": "payment",
         "payment_status": "paid",
+        "amount_subtotal": cents - tax,
         "amount_total": cents,
+        "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": tax},
         "currency": "usd",
         "client_reference_id": user_id,
         "payment_intent": payment_intent,
         "customer": extra.pop("customer", None),
-        "created": int(time.time()),
+        "customer_details": {"email": extra.pop("email", None)},
+        "created": int(time.time()) - 3600,  # opened an hour before it was paid
+        **extra,
+    }
+
+
+def stripe_invoice(invoice_id: str, cents: int, *, tax: int = 0, **extra) -> dict:
+    """A paid invoice of ``cents`` (tax included), paid now."""
+    return {
+        "id": invoice_id,
+        "object": "invoice",
+        "amount_paid": cents,
+        "total": cents,
+        "total_excluding_tax": cents - tax,
+        "currency": "usd",
+        "status_transitions": {"paid_at": int(time.time())},
         **extra,
     }
 

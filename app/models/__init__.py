@@ -9,7 +9,7 @@ from app.models.ledger import LEDGER_KINDS, LedgerEntry
 from app.models.payouts import PAYMENT_METHODS, PAYOUT_TRANSITIONS, Payout
 from app.models.program import PAYOUT_FREQUENCIES, MLMTier, ReferralProgramSettings
 from app.models.referrals import REFERRAL_TRANSITIONS, Referral
-from app.models.sales import PROVIDERS, SALE_SOURCES, CustomerLink, Sale, WebhookEvent
+from app.models.sales import PROVIDERS, SALE_SOURCES, CustomerLink, Sale, SaleKey, WebhookEvent
 from app.models.transitions import InvalidTransition, Transitions
 from app.models.users import User
 
@@ -38,6 +38,7 @@ __all__ = [
     "ReferralFlag",
     "ReferralProgramSettings",
     "Sale",
+    "SaleKey",
     "Transitions",
     "User",
     "WebhookEvent",

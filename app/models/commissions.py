@@ -6,7 +6,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import ID_LENGTH, Base, IdMixin, Money, Rate, TimestampMixin
@@ -51,6 +59,8 @@ class Commission(HasStatus, IdMixin, TimestampMixin, Base):
     # The terms when it accrued, never changed by later rate changes.
     rate: Mapped[Decimal] = mapped_column(Rate)
     base_amount: Mapped[Decimal] = mapped_column(Money)
+    # Whether base_amount includes the sale's tax (the program's commission base then).
+    base_includes_tax: Mapped[bool] = mapped_column(Boolean)
     gross_amount: Mapped[Decimal] = mapped_column(Money)
     payable_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # Taken back through the ledger after the commission was paid out.
@@ -70,6 +80,9 @@ class Commission(HasStatus, IdMixin, TimestampMixin, Base):
         CheckConstraint("rate >= 0 AND rate <= 1", name="rate_fraction"),
         CheckConstraint(f"status IN ({sql_in(COMMISSION_TRANSITIONS.statuses)})", name="status"),
         CheckConstraint("tier >= 1", name="tier_positive"),
+        # Sale dates end before 2100 and holds are at most a year: a date past this is a bug
+        # (and psycopg cannot read years past 9999).
+        CheckConstraint("payable_at < '2200-01-01 00:00+00'", name="payable_at_range"),
         CheckConstraint("(status = 'paid') = (payout_id IS NOT NULL)", name="paid_by_payout"),
         # "My commissions": an affiliate's rows newest first, keyset on (created_at, id).
         Index("ix_commissions_user_id_created_at", user_id, "created_at", "id"),

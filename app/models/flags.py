@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import ID_LENGTH, Base, IdMixin, TimestampMixin
 from app.models.transitions import HasStatus, Transitions, sql_in
 
-FLAG_REASONS = frozenset({"email_alias", "same_ip"})
+# self_purchase: a payment by an upline earner's own address or customer (one flag per sale);
+# the others are signals at registration (one per buyer and reason).
+FLAG_REASONS = frozenset({"email_alias", "same_ip", "self_purchase"})
 FLAG_TRANSITIONS = Transitions(
     "referral flag",
     {
@@ -38,10 +40,29 @@ class ReferralFlag(HasStatus, IdMixin, TimestampMixin, Base):
         String(ID_LENGTH), ForeignKey("users.id", ondelete="SET NULL")
     )
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sale_id: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("sales.id", ondelete="CASCADE")
+    )
 
     __table_args__ = (
         CheckConstraint(f"reason IN ({sql_in(FLAG_REASONS)})", name="reason"),
         CheckConstraint(f"status IN ({sql_in(FLAG_TRANSITIONS.statuses)})", name="status"),
-        UniqueConstraint("referred_user_id", "reason", name="uq_referral_flags_user_reason"),
+        Index(
+            "uq_referral_flags_user_reason",
+            "referred_user_id",
+            "reason",
+            unique=True,
+            postgresql_where=text("sale_id IS NULL"),
+        ),
+        Index(
+            "uq_referral_flags_sale_reason",
+            "sale_id",
+            "reason",
+            unique=True,
+            postgresql_where=text("sale_id IS NOT NULL"),
+        ),
+        CheckConstraint(
+            "(reason = 'self_purchase') = (sale_id IS NOT NULL)", name="sale_for_self_purchase"
+        ),
         Index("ix_referral_flags_open", "status", postgresql_where="status = 'open'"),
     )

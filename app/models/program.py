@@ -11,6 +11,8 @@ from app.models.base import Base, IdMixin, Money, Rate, TimestampMixin
 from app.models.transitions import sql_in
 
 PAYOUT_FREQUENCIES = frozenset({"daily", "weekly", "monthly"})
+# What a commission's rate applies to: the sale net of tax, or the total the buyer paid.
+COMMISSION_BASES = frozenset({"excluding_tax", "including_tax"})
 
 
 class MLMTier(IdMixin, TimestampMixin, Base):
@@ -50,6 +52,9 @@ class ReferralProgramSettings(IdMixin, TimestampMixin, Base):
     hold_days: Mapped[int] = mapped_column(default=30, server_default="30")
     # How many payments of one subscription earn commissions; None: all of them.
     max_recurring_payments: Mapped[int | None] = mapped_column()
+    commission_base: Mapped[str] = mapped_column(
+        String(16), default="excluding_tax", server_default="excluding_tax"
+    )
 
     __table_args__ = (
         CheckConstraint("singleton", name="singleton"),
@@ -72,4 +77,5 @@ class ReferralProgramSettings(IdMixin, TimestampMixin, Base):
             "max_recurring_payments IS NULL OR max_recurring_payments >= 1",
             name="max_recurring_positive",
         ),
+        CheckConstraint(f"commission_base IN ({sql_in(COMMISSION_BASES)})", name="commission_base"),
     )

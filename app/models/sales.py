@@ -34,6 +34,8 @@ from app.models.transitions import sql_in
 
 PROVIDERS = frozenset({"stripe", "lemon_squeezy"})
 SALE_SOURCES = PROVIDERS | {"manual"}
+# The database's fixed bounds for a sale's date (the app refuses dates ahead of its clock too).
+SALE_DATE_RANGE = "occurred_at >= '2000-01-01 00:00+00' AND occurred_at < '2100-01-01 00:00+00'"
 
 
 class Sale(IdMixin, TimestampMixin, Base):
@@ -45,6 +47,8 @@ class Sale(IdMixin, TimestampMixin, Base):
         String(ID_LENGTH), ForeignKey("users.id", ondelete="RESTRICT")
     )
     amount: Mapped[Decimal | None] = mapped_column(Money)  # None: only a refund seen so far
+    # The part of ``amount`` that is tax (the commission base excludes it, by default).
+    tax_amount: Mapped[Decimal] = mapped_column(Money, default=0, server_default="0")
     currency: Mapped[str | None] = mapped_column(String(3))
     # Cumulative, as the provider reports it; open disputes count as refunded until resolved.
     refunded_amount: Mapped[Decimal] = mapped_column(Money, default=0, server_default="0")
@@ -54,6 +58,8 @@ class Sale(IdMixin, TimestampMixin, Base):
     # The provider's customer: a payment that arrives before we know who the customer is
     # gets its buyer when the link is learned.
     customer_id: Mapped[str | None] = mapped_column(String(255))
+    # The address the provider says paid, lower-case: a self-purchase signal.
+    payer_email: Mapped[str | None] = mapped_column(String(320))
     occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     is_foreign_currency: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
@@ -72,6 +78,11 @@ class Sale(IdMixin, TimestampMixin, Base):
         CheckConstraint("disputed_amount >= 0", name="disputed_non_negative"),
         CheckConstraint("currency IS NULL OR currency ~ '^[A-Z]{3}$'", name="currency_code"),
         CheckConstraint("(amount IS NULL) = (occurred_at IS NULL)", name="amount_with_occurred_at"),
+        CheckConstraint(SALE_DATE_RANGE, name="occurred_at_range"),
+        CheckConstraint(
+            "tax_amount >= 0 AND (amount IS NULL OR tax_amount <= amount)", name="tax_within_amount"
+        ),
+        CheckConstraint("payer_email = lower(payer_email)", name="payer_email_lower"),
         Index("ix_sales_buyer_id", "buyer_id"),
         Index(
             "ix_sales_unattributed_customer",
@@ -86,6 +97,22 @@ class Sale(IdMixin, TimestampMixin, Base):
             postgresql_where=text("buyer_id IS NULL AND amount IS NOT NULL"),
         ),
     )
+
+
+class SaleKey(Base):
+    """Every id a provider uses for one payment (PaymentIntent, charge, invoice, checkout
+    session), each naming its sale: events that name different ids of one payment find one
+    sale. A sale's ``external_id`` is one of its keys."""
+
+    __tablename__ = "sale_keys"
+
+    provider: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sale_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("sales.id", ondelete="CASCADE")
+    )
+
+    __table_args__ = (Index("ix_sale_keys_sale_id", "sale_id"),)
 
 
 class CustomerLink(Base):

@@ -11,7 +11,7 @@ from app.services.commission_listing import CommissionRow
 
 HEADER = (
     "date", "status", "tier", "amount", "clawed_back", "rate", "sale_amount_net",
-    "payable_from", "buyer", "sale_reference",
+    "sale_amount_net_tax", "payable_from", "buyer", "sale_reference",
 )  # fmt: skip
 # A cell starting with one of these is a formula in a spreadsheet: quote it as text.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -37,7 +37,8 @@ def commission_csv(rows: Iterable[CommissionRow], currency: str) -> Iterator[str
                 quantize(row.amount, currency),
                 quantize(row.clawed_back, currency),
                 row.rate,
-                quantize(row.base_amount, currency),
+                quantize(row.sale_net, currency),
+                "included" if row.base_includes_tax else "excluded",
                 row.payable_at.date().isoformat(),
                 row.buyer,
                 row.sale_reference,

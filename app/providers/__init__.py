@@ -8,11 +8,13 @@ Each provider module offers ``verify(raw_body, signature_header, secret) -> Veri
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from app.money import minor_units
-from app.services.sales import SaleReport
+from app.services.sales import SaleReport, sale_date_problem
 
 
 class SignatureError(ValueError):
@@ -45,11 +47,18 @@ def parse_body(raw_body: bytes) -> tuple[str, dict]:
     return body, payload
 
 
+class MalformedEvent(ValueError):
+    """A signed event that does not say what it must (a missing or inexact amount, currency
+    or date): processing it fails with this message, which stays on the event for a person.
+    We never guess what the provider meant."""
+
+
 @dataclass(frozen=True)
 class RefundReport:
     provider: str
     external_id: str
     refunded_total: Decimal  # cumulative
+    aliases: tuple[str, ...] = field(default=())  # other ids of the same payment
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,7 @@ class DisputeReport:
     external_id: str
     disputed: Decimal  # counted as refunded: the disputed amount, 0 once won
     is_closed: bool = False  # a closed dispute's outcome is final
+    aliases: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,71 @@ class CustomerReport:
 Report = SaleReport | RefundReport | DisputeReport | CustomerReport
 
 
-def from_minor_units(value: int | str, currency: str) -> Decimal:
+# Far above any real payment, far below what NUMERIC(19,4) holds: anything larger is a
+# mistake or a forgery.
+MAX_MINOR_AMOUNT = 10**13
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
+MAX_EMAIL_LENGTH = 320
+
+
+def from_minor_units(value: int, currency: str) -> Decimal:
     """Providers send integers in the currency's minor unit (cents, yen, fils)."""
-    return Decimal(int(value)).scaleb(-minor_units(currency))
+    return Decimal(value).scaleb(-minor_units(currency))
+
+
+def currency_of(obj: dict, key: str = "currency") -> str:
+    """``obj[key]`` as an upper-case ISO code: exactly three ASCII letters, nothing around
+    them (a padded code would be stored as one currency and flagged as another)."""
+    value = obj.get(key)
+    if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
+        raise MalformedEvent(f"{key} must be a 3-letter currency code, got {value!r}")
+    return value.upper()
+
+
+def minor_amount(obj: dict, key: str, currency: str) -> Decimal:
+    """``obj[key]``, an exact integer count of minor units (not a bool, float or text),
+    between 0 and ``MAX_MINOR_AMOUNT``, as a ``Decimal`` in the currency's major unit."""
+    value = obj.get(key)
+    if type(value) is not int or not 0 <= value <= MAX_MINOR_AMOUNT:
+        raise MalformedEvent(f"{key} must be a whole number of minor units, got {value!r}")
+    return from_minor_units(value, currency)
+
+
+def sale_time(value: datetime, key: str) -> datetime:
+    """A payment time, refused when a sale cannot have happened then (``sale_date_problem``)."""
+    if problem := sale_date_problem(value):
+        raise MalformedEvent(f"{key} {value.isoformat()}: {problem}")
+    return value
+
+
+def unix_time(obj: dict, key: str) -> datetime:
+    """``obj[key]``: Unix seconds (an integer) within the sale date bounds."""
+    value = obj.get(key)
+    if type(value) is not int:
+        raise MalformedEvent(f"{key} must be Unix seconds, got {value!r}")
+    try:
+        return sale_time(datetime.fromtimestamp(value, UTC), key)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise MalformedEvent(f"{key} {value} is not a date we can hold") from exc
+
+
+def iso_time(obj: dict, key: str) -> datetime:
+    """``obj[key]``: an ISO 8601 time with its offset, within the sale date bounds."""
+    value = obj.get(key)
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (AttributeError, ValueError) as exc:
+        raise MalformedEvent(f"{key} must be an ISO 8601 time, got {value!r}") from exc
+    if at.tzinfo is None:
+        raise MalformedEvent(f"{key} {value!r} has no time zone")
+    return sale_time(at, key)
+
+
+def email_of(obj: object, key: str) -> str | None:
+    """The payer's address, lower-case, or None when the provider sent none."""
+    value = obj.get(key) if isinstance(obj, dict) else None
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_EMAIL_LENGTH:
+        raise MalformedEvent(f"{key} must be an email address, got {value!r:.80}")
+    return value.strip().lower() or None

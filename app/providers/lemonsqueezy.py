@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime
 
 from app.providers import (
+    MalformedEvent,
     RefundReport,
     Report,
     SignatureError,
     VerifiedEvent,
-    from_minor_units,
+    currency_of,
+    email_of,
+    iso_time,
+    minor_amount,
     parse_body,
 )
 from app.services.sales import SaleReport
@@ -40,39 +43,42 @@ def verify(raw_body: bytes, signature: str | None, secret: str) -> VerifiedEvent
     return VerifiedEvent(event_id[:255], name, payload, body)
 
 
-def _at(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 def reports(payload: dict) -> list[Report]:
+    """What the event says, in our terms. A sale or refund that does not state its amount,
+    tax, currency and time exactly raises ``MalformedEvent`` (no currency is not USD)."""
     name = payload["meta"]["event_name"]
     buyer = (payload["meta"].get("custom_data") or {}).get("user_id")
     data = payload["data"]
     attrs = data["attributes"]
-    currency = (attrs.get("currency") or "USD").upper()
-    customer = _text(attrs.get("customer_id"))
     sale = None
     if name == "order_created" and attrs.get("status") == "paid":
-        sale = (f"order:{data['id']}", None)
+        sale = (f"order:{_object_id(data)}", None)
     # The first payment of a subscription is its order (order_created) already.
     elif name == "subscription_payment_success" and attrs.get("billing_reason") != "initial":
-        sale = (f"invoice:{data['id']}", _text(attrs.get("subscription_id")))
+        sale = (f"invoice:{_object_id(data)}", _text(attrs.get("subscription_id")))
     if sale:
+        currency = currency_of(attrs)
+        amount = minor_amount(attrs, "total", currency)
+        tax = minor_amount(attrs, "tax", currency)
+        if tax > amount:
+            raise MalformedEvent(f"the tax {tax} exceeds the total {amount}")
         return [
             SaleReport(
                 provider=PROVIDER,
                 external_id=sale[0],
-                amount=from_minor_units(attrs["total"], currency),
+                amount=amount,
+                tax_amount=tax,
                 currency=currency,
-                occurred_at=_at(attrs["created_at"]),
+                occurred_at=iso_time(attrs, "created_at"),
                 buyer_id=buyer,
-                customer_id=customer,
+                customer_id=_text(attrs.get("customer_id")),
                 subscription_id=sale[1],
+                payer_email=email_of(attrs, "user_email"),
             )
         ]
     if name in _REFUNDS:
-        refunded = from_minor_units(attrs.get("refunded_amount") or 0, currency)
-        return [RefundReport(PROVIDER, f"{_REFUNDS[name]}:{data['id']}", refunded)]
+        refunded = minor_amount(attrs, "refunded_amount", currency_of(attrs))
+        return [RefundReport(PROVIDER, f"{_REFUNDS[name]}:{_object_id(data)}", refunded)]
     return []
 
 
@@ -82,3 +88,10 @@ _REFUNDS = {"order_refunded": "order", "subscription_payment_refunded": "invoice
 
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _object_id(data: dict) -> str:
+    value = data.get("id")
+    if type(value) not in (str, int) or not str(value):
+        raise MalformedEvent(f"data.id must name the object, got {value!r:.80}")
+    return str(value)

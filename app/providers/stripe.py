@@ -1,23 +1,27 @@
 """Stripe: signature checked by the official SDK (default 300 s tolerance), events mapped to
-sales keyed by PaymentIntent id, so that refunds and disputes (which name the PaymentIntent)
-find their sale whatever the order of delivery."""
+sales keyed by every id of the payment they carry (PaymentIntent, charge, invoice, checkout
+session), so that refunds and disputes find their sale whatever the order of delivery."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import stripe
 
+from app.money import quantize
 from app.providers import (
     CustomerReport,
     DisputeReport,
+    MalformedEvent,
     RefundReport,
     Report,
     SignatureError,
     VerifiedEvent,
-    from_minor_units,
+    currency_of,
+    email_of,
+    minor_amount,
     parse_body,
+    unix_time,
 )
 from app.services.sales import SaleReport
 
@@ -41,75 +45,128 @@ def verify(raw_body: bytes, signature: str | None, secret: str) -> VerifiedEvent
     return VerifiedEvent(payload["id"][:255], payload["type"], payload, body)
 
 
-def _payment_key(obj: dict) -> str:
-    """The PaymentIntent id, which refunds and disputes name too. Invoices carry it as
-    ``payment_intent`` (API versions before 2025-03-31) or in ``payments.data``."""
-    payment_intent = obj.get("payment_intent")
-    if payment_intent is None and isinstance(obj.get("payments"), dict):
-        payments = obj["payments"].get("data") or [{}]
-        payment_intent = (payments[0].get("payment") or {}).get("payment_intent")
-    if isinstance(payment_intent, dict):
-        payment_intent = payment_intent.get("id")
-    return payment_intent or obj["id"]
+def _id(value: object) -> str | None:
+    if isinstance(value, dict):  # an expanded object
+        value = value.get("id")
+    return value if isinstance(value, str) and 0 < len(value) <= 255 else None
 
 
-def _at(timestamp: int) -> datetime:
-    return datetime.fromtimestamp(timestamp, UTC)
+def _payment_keys(obj: dict, *, own_id: bool = True) -> tuple[str, ...]:
+    """Every id this object knows of its payment, the PaymentIntent first: a sale is found
+    by any of them, so a refund naming only the charge or the invoice finds the sale its
+    checkout recorded. Invoices carry the PaymentIntent as ``payment_intent`` (API versions
+    before 2025-03-31) or in ``payments.data``; a dispute's own id names no payment."""
+    intent = obj.get("payment_intent")
+    found = [intent, intent.get("latest_charge") if isinstance(intent, dict) else None]
+    payments = obj.get("payments")
+    for entry in (payments.get("data") or []) if isinstance(payments, dict) else []:
+        payment = entry.get("payment") if isinstance(entry, dict) else None
+        if isinstance(payment, dict):
+            found += [payment.get("payment_intent"), payment.get("charge")]
+    found += [obj.get("invoice"), obj.get("charge"), obj.get("id") if own_id else None]
+    keys = tuple(dict.fromkeys(key for key in map(_id, found) if key))
+    if not keys:
+        raise MalformedEvent("the event names no payment (no PaymentIntent, charge or invoice)")
+    return keys
+
+
+def _part(obj: dict, key: str) -> dict:
+    value = obj.get(key)
+    if not isinstance(value, dict):
+        raise MalformedEvent(f"{key} must be an object, got {value!r:.80}")
+    return value
+
+
+def _tax(tax: Decimal, amount: Decimal) -> Decimal:
+    if not 0 <= tax <= amount:
+        raise MalformedEvent(f"the tax {tax} is not within the amount {amount}")
+    return tax
 
 
 def reports(payload: dict) -> list[Report]:
+    """What the event says, in our terms. A sale, refund or dispute that does not state its
+    amount, currency and time exactly raises ``MalformedEvent``."""
     kind = payload.get("type")
     obj = payload.get("data", {}).get("object", {})
     if kind == "checkout.session.completed":
         return _checkout(payload, obj)
-    if kind == "invoice.paid" and obj.get("amount_paid"):
-        currency = obj["currency"].upper()
-        return [
-            SaleReport(
-                provider=PROVIDER,
-                external_id=_payment_key(obj),
-                amount=from_minor_units(obj["amount_paid"], currency),
-                currency=currency,
-                occurred_at=_at(
-                    (obj.get("status_transitions") or {}).get("paid_at") or payload["created"]
-                ),
-                buyer_id=(obj.get("metadata") or {}).get("user_id"),
-                customer_id=obj.get("customer"),
-                subscription_id=obj.get("subscription"),
-            )
-        ]
+    if kind == "invoice.paid":
+        return _invoice(obj)
     if kind == "charge.refunded":
-        currency = obj["currency"].upper()
-        refunded = from_minor_units(obj["amount_refunded"], currency)
-        return [RefundReport(PROVIDER, _payment_key(obj), refunded)]
+        refunded = minor_amount(obj, "amount_refunded", currency_of(obj))
+        keys = _payment_keys(obj)
+        return [RefundReport(PROVIDER, keys[0], refunded, aliases=keys[1:])]
     if kind in ("charge.dispute.created", "charge.dispute.closed"):
-        disputed = from_minor_units(obj["amount"], obj["currency"].upper())
+        disputed = minor_amount(obj, "amount", currency_of(obj))
+        keys = _payment_keys(obj, own_id=False)
         if kind == "charge.dispute.created":
-            return [DisputeReport(PROVIDER, _payment_key(obj), disputed)]
+            return [DisputeReport(PROVIDER, keys[0], disputed, aliases=keys[1:])]
         # Won, or an inquiry never escalated: nothing is taken; lost: the amount is gone.
         if obj.get("status") in ("won", "warning_closed"):
             disputed = Decimal(0)
-        return [DisputeReport(PROVIDER, _payment_key(obj), disputed, is_closed=True)]
+        return [DisputeReport(PROVIDER, keys[0], disputed, is_closed=True, aliases=keys[1:])]
     return []
+
+
+def _invoice(obj: dict) -> list[Report]:
+    """Each paid invoice with an amount is a sale, at its payment time. Its tax is
+    ``total - total_excluding_tax`` (``tax`` in older API versions), the share of it that
+    was paid when a balance covered part of the invoice."""
+    currency = currency_of(obj)
+    amount = minor_amount(obj, "amount_paid", currency)
+    if not amount:
+        return []
+    total = minor_amount(obj, "total", currency)
+    if obj.get("total_excluding_tax") is not None:
+        tax = _tax(total - minor_amount(obj, "total_excluding_tax", currency), total)
+    else:  # API versions before total_excluding_tax
+        tax = _tax(minor_amount(obj, "tax", currency), total)
+    if total != amount:
+        tax = min(amount, quantize(tax * amount / total, currency)) if total else Decimal(0)
+    keys = _payment_keys(obj)
+    return [
+        SaleReport(
+            provider=PROVIDER,
+            external_id=keys[0],
+            aliases=keys[1:],
+            amount=amount,
+            tax_amount=tax,
+            currency=currency,
+            occurred_at=unix_time(_part(obj, "status_transitions"), "paid_at"),
+            buyer_id=(obj.get("metadata") or {}).get("user_id"),
+            customer_id=_id(obj.get("customer")),
+            subscription_id=_id(obj.get("subscription")),
+            payer_email=email_of(obj, "customer_email"),
+        )
+    ]
 
 
 def _checkout(payload: dict, obj: dict) -> list[Report]:
     buyer = obj.get("client_reference_id")
+    customer = _id(obj.get("customer"))
     found: list[Report] = []
-    if buyer and obj.get("customer"):
-        found.append(CustomerReport(PROVIDER, obj["customer"], buyer))
+    if buyer and customer:
+        found.append(CustomerReport(PROVIDER, customer, buyer))
     # Subscriptions are sales per paid invoice (invoice.paid), the first one included.
     if obj.get("mode") == "payment" and obj.get("payment_status") == "paid":
-        currency = obj["currency"].upper()
+        currency = currency_of(obj)
+        amount = minor_amount(obj, "amount_total", currency)
+        keys = _payment_keys(obj)
         found.append(
             SaleReport(
                 provider=PROVIDER,
-                external_id=_payment_key(obj),
-                amount=from_minor_units(obj["amount_total"], currency),
+                external_id=keys[0],
+                aliases=keys[1:],
+                amount=amount,
+                tax_amount=_tax(
+                    minor_amount(_part(obj, "total_details"), "amount_tax", currency), amount
+                ),
                 currency=currency,
-                occurred_at=_at(obj.get("created") or payload["created"]),
+                # Paid when the session completed (the event), not when it was opened.
+                occurred_at=unix_time(payload, "created"),
                 buyer_id=buyer,
-                customer_id=obj.get("customer"),
+                customer_id=customer,
+                payer_email=email_of(obj.get("customer_details") or {}, "email"),
             )
         )
     return found

@@ -12,6 +12,7 @@ from sqlalchemy import Select, func, select, tuple_
 from app.extensions import db
 from app.models import Commission, Sale, User
 from app.pagination import Cursor
+from app.services.commissions import in_proportion
 
 PAGE_SIZE = 50
 
@@ -34,9 +35,21 @@ class CommissionRow:
     clawed_back: Decimal
     rate: Decimal
     base_amount: Decimal
+    base_includes_tax: bool
     payable_at: datetime
     buyer: str | None
     sale_reference: str
+    sale_amount: Decimal
+    sale_refunded: Decimal
+    sale_disputed: Decimal
+
+    @property
+    def sale_net(self) -> Decimal:
+        """The commission's base after the sale's refunds and disputes (in proportion),
+        unrounded; before or after tax as ``base_includes_tax`` says."""
+        return in_proportion(
+            self.base_amount, self.sale_amount, self.sale_refunded, self.sale_disputed
+        )
 
 
 @dataclass(frozen=True)
@@ -56,9 +69,13 @@ def _query(user_id: str, filters: CommissionFilters) -> Select:
             Commission.clawed_back,
             Commission.rate,
             Commission.base_amount,
+            Commission.base_includes_tax,
             Commission.payable_at,
             User.username.label("buyer"),
             Sale.external_id.label("sale_reference"),
+            Sale.amount.label("sale_amount"),
+            Sale.refunded_amount.label("sale_refunded"),
+            Sale.disputed_amount.label("sale_disputed"),
         )
         .join(Sale, Sale.id == Commission.sale_id)
         .outerjoin(User, User.id == Sale.buyer_id)

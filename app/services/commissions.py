@@ -26,7 +26,10 @@ _ACCRUE = text(
     """
     WITH st AS (SELECT * FROM referral_program_settings),
     eligible AS (
-        SELECT s.id AS sale_id, s.buyer_id, s.occurred_at, s.amount
+        SELECT s.id AS sale_id, s.buyer_id, s.occurred_at,
+               CASE WHEN st.commission_base = 'including_tax' THEN s.amount
+                    ELSE s.amount - s.tax_amount END AS amount,
+               st.commission_base = 'including_tax' AS base_includes_tax
         FROM sales s, st
         WHERE s.id = ANY(:sale_ids) AND s.accrued_at IS NULL
           AND s.buyer_id IS NOT NULL AND s.amount IS NOT NULL AND NOT s.is_foreign_currency
@@ -39,6 +42,7 @@ _ACCRUE = text(
     ),
     terms AS (
         SELECT e.sale_id, r.id AS referral_id, r.referrer_id, r.tier, e.amount, e.occurred_at,
+               e.base_includes_tax,
                CASE WHEN NOT st.is_mlm_enabled THEN st.default_commission_rate
                     ELSE coalesce(t.commission_rate,
                                   CASE WHEN r.tier = 1 THEN st.default_commission_rate END)
@@ -56,8 +60,8 @@ _ACCRUE = text(
     ),
     inserted AS (
         INSERT INTO commissions (id, user_id, referral_id, sale_id, tier, rate, base_amount,
-                                 gross_amount, amount, status, payable_at)
-        SELECT new_id(), referrer_id, referral_id, sale_id, tier, rate, amount,
+                                 base_includes_tax, gross_amount, amount, status, payable_at)
+        SELECT new_id(), referrer_id, referral_id, sale_id, tier, rate, amount, base_includes_tax,
                round(amount * rate, :minor), round(amount * rate, :minor),
                CASE WHEN is_held THEN 'held' ELSE 'pending' END,
                occurred_at + make_interval(days => hold_days)
@@ -102,7 +106,8 @@ def serialize_accruals() -> None:
 def accrue_sales(sale_ids: list[str]) -> int:
     """Accrue the commissions of these sales; returns how many were created.
 
-    Commissions accrue on the sale's full amount; refunds and disputes are then applied by
+    Commissions accrue on the sale's amount, net of its tax unless the program's
+    ``commission_base`` is ``including_tax``; refunds and disputes are then applied by
     ``adjust_for_refunds`` (``settle_sales`` does both), so the result does not depend on
     whether a refund was reported before or after the accrual. Idempotent and safe
     concurrently: a sale accrues once (``accrued_at``; later settings changes do not add
@@ -123,30 +128,49 @@ def accrue_sales(sale_ids: list[str]) -> int:
     ).scalar_one()
 
 
-def _effective_net(amount: Decimal, refunded: Decimal, disputed: Decimal) -> Decimal:
-    return amount - min(amount, refunded + disputed)
+def in_proportion(value: Decimal, amount: Decimal, refunded: Decimal, disputed: Decimal) -> Decimal:
+    """``value`` reduced in proportion to what of a sale of ``amount`` was refunded or
+    disputed: ``value * (amount - refunded - disputed) / amount``, never below 0, unrounded
+    (one division last, so it is exact whenever the result has a finite decimal expansion)."""
+    if not amount:
+        return Decimal(0)
+    return value * (amount - min(amount, refunded + disputed)) / amount
 
 
 def adjust_for_refunds(sale_id: str) -> None:
     """Bring the sale's commissions in line with its cumulative refunds and disputes.
 
-    Locks the sale, then sets each commission to ``rate * net`` from the totals — so
-    repeated or reordered refund reports never reduce twice. Unpaid commissions change
-    their amount (a ``reversal`` entry; cancelled on a full refund); paid ones keep it and
-    the difference is clawed back (a ``clawback`` entry, which may take the balance below
-    zero, to be netted from later payouts).
+    Locks the sale, then sets each commission to ``rate * base * remaining share`` from the
+    totals (refunds, which include tax, reduce the base in proportion) — so repeated or
+    reordered refund reports never reduce twice. Unpaid commissions change their amount (a
+    ``reversal`` entry); when nothing of the sale is left for good (refunded, or a lost
+    dispute) they are cancelled, while an open dispute leaves them at zero until it closes.
+    Paid ones keep their amount and the difference is clawed back (a ``clawback`` entry,
+    which may take the balance below zero, to be netted from later payouts).
     """
     sale = lock_sale(sale_id)
     if sale.amount is None:
         return
     currency = get_settings().currency
-    net = _effective_net(sale.amount, sale.refunded_amount, sale.disputed_amount)
-    is_refunded = sale.refunded_amount >= sale.amount
+    is_gone = sale.refunded_amount + sale.disputed_amount >= sale.amount and (
+        sale.disputed_amount == 0 or sale.dispute_closed_at is not None
+    )
     commissions = db.session.scalars(
         select(Commission).where(Commission.sale_id == sale.id).with_for_update()
     )
     for commission in commissions:
-        target = min(quantize(net * commission.rate, currency), commission.gross_amount)
+        target = min(
+            quantize(
+                in_proportion(
+                    commission.base_amount * commission.rate,
+                    sale.amount,
+                    sale.refunded_amount,
+                    sale.disputed_amount,
+                ),
+                currency,
+            ),
+            commission.gross_amount,
+        )
         if commission.status in ("pending", "held"):
             available_at = (
                 ledger.HELD_UNTIL if commission.status == "held" else commission.payable_at
@@ -159,7 +183,7 @@ def adjust_for_refunds(sale_id: str) -> None:
                 commission_id=commission.id,
             )
             commission.amount = target
-            if is_refunded:
+            if is_gone:
                 commission.transition_to("cancelled")
         elif commission.status == "paid":
             owed_back = commission.amount - min(target, commission.amount)
@@ -179,10 +203,15 @@ _WITH_REFUNDS = text(
 
 
 def settle_sales(sale_ids: list[str], reported: Iterable[str] = ()) -> None:
-    """Accrue what is newly accruable, then realign with refunds every sale that has any or
-    whose refund or dispute was just ``reported`` (a dispute won goes back to zero). Sales
-    are realigned in id order, so concurrent settlements lock them in the same order."""
+    """Flag self-purchases among the sales about to accrue (so their commissions are
+    held), accrue what is newly accruable, then realign with refunds every sale that has
+    any or whose refund or dispute was just ``reported`` (a dispute won goes back to zero).
+    Sales are realigned in id order, so concurrent settlements lock them in the same order."""
+    # Imported here: fraud decisions release and cancel held commissions (this module).
+    from app.services.fraud import flag_self_purchases
+
     serialize_accruals()
+    flag_self_purchases(sale_ids)
     accrue_sales(sale_ids)
     with_refunds = (
         set(db.session.scalars(_WITH_REFUNDS, {"ids": list(sale_ids)})) if sale_ids else set()

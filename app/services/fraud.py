@@ -1,15 +1,17 @@
-"""Fraud signals at registration: recorded for admins, never a silent block; and the
-admins' decisions on them."""
+"""Fraud signals at registration and on payments: recorded for admins, never a silent
+block; and the admins' decisions on them."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, VARCHAR, insert
 from sqlalchemy.orm import aliased
 
 from app.extensions import db
 from app.models import REFERRAL_TRANSITIONS, Referral, ReferralFlag, User
+from app.models.base import new_id
 from app.services import audit
 from app.services.commissions import cancel_held, release_held, serialize_accruals
 
@@ -56,6 +58,71 @@ def flag_suspicious_referral(user: User, referrer: User, ip_hash: str) -> list[R
         )
     db.session.flush()
     return created
+
+
+_SELF_PURCHASE_CANDIDATES = text(
+    """
+    SELECT s.id AS sale_id, s.buyer_id, s.payer_email, r.referrer_id, u.email AS earner_email,
+           EXISTS (SELECT 1 FROM customer_links c
+                   WHERE c.provider = s.provider AND c.customer_id = s.customer_id
+                     AND c.user_id = r.referrer_id) AS is_earners_customer
+    FROM sales s
+    JOIN referrals r ON r.referred_user_id = s.buyer_id AND r.status <> 'cancelled'
+    JOIN users u ON u.id = r.referrer_id
+    WHERE s.id = ANY(:sale_ids) AND s.accrued_at IS NULL AND s.amount IS NOT NULL
+      AND (s.payer_email IS NOT NULL OR s.customer_id IS NOT NULL)
+    ORDER BY s.id, r.tier
+    """
+).bindparams(bindparam("sale_ids", type_=ARRAY(VARCHAR)))
+
+
+def flag_self_purchases(sale_ids: list[str]) -> list[ReferralFlag]:
+    """Flag each sale, not accrued yet, that an upline earner of its buyer paid for: the
+    payer's address is the earner's mailbox (``canonical_email``), or the provider's
+    customer is linked to the earner. The buyer may be a sock puppet the earner created to
+    earn on their own purchase; buyer ids in checkouts can be set by the buyer.
+
+    One open ``self_purchase`` flag per sale (unique), so accrual holds the buyer's
+    commissions until an admin decides; audited. Call it before accruing (``settle_sales``
+    does, under the accruals lock). Idempotent; flushes only."""
+    if not sale_ids:
+        return []
+    candidates = db.session.execute(_SELF_PURCHASE_CANDIDATES, {"sale_ids": list(sale_ids)})
+    created: dict[str, ReferralFlag] = {}
+    for row in candidates:
+        by_email = row.payer_email is not None and canonical_email(
+            row.payer_email
+        ) == canonical_email(row.earner_email)
+        if row.sale_id in created or not (by_email or row.is_earners_customer):
+            continue
+        flagged = db.session.execute(
+            insert(ReferralFlag)
+            .values(
+                id=new_id(),
+                referred_user_id=row.buyer_id,
+                referrer_id=row.referrer_id,
+                sale_id=row.sale_id,
+                reason="self_purchase",
+                detail="paid with the earner's email address"
+                if by_email
+                else "paid by the earner's customer account",
+            )
+            .on_conflict_do_nothing(
+                index_elements=["sale_id", "reason"], index_where=text("sale_id IS NOT NULL")
+            )
+            .returning(ReferralFlag.id)
+        ).scalar_one_or_none()
+        if flagged:
+            created[row.sale_id] = db.session.get(ReferralFlag, flagged)
+            audit.record(
+                "referral.flagged",
+                subject_type="user",
+                subject_id=row.buyer_id,
+                reason="self_purchase",
+                referrer_id=row.referrer_id,
+                sale_id=row.sale_id,
+            )
+    return list(created.values())
 
 
 class FlagAlreadyResolved(ValueError):

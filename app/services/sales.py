@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, VARCHAR, insert
 
 from app.extensions import db
 from app.models import CustomerLink, Sale, User
@@ -38,58 +38,119 @@ def sale_date_problem(occurred_at: datetime) -> str | None:
 class SaleReport:
     provider: str
     external_id: str
-    amount: Decimal
+    amount: Decimal  # what the buyer paid, tax included
     currency: str
     occurred_at: datetime
     buyer_id: str | None = None
     customer_id: str | None = None  # resolves the buyer through customer_links when needed
     subscription_id: str | None = None
+    tax_amount: Decimal = Decimal(0)
+    payer_email: str | None = None  # lower-case
+    aliases: tuple[str, ...] = ()  # other ids of the same payment (see ``SaleKey``)
 
 
-_UPSERT_SALE = text(
+def _keys(external_id: str, aliases: tuple[str, ...]) -> list[str]:
+    return list(dict.fromkeys((external_id, *aliases)))
+
+
+_FIND_SALES = text(
     """
-    INSERT INTO sales (id, provider, external_id, buyer_id, amount, currency, occurred_at,
-                       subscription_id, customer_id, is_foreign_currency, recorded_by, note)
-    VALUES (new_id(), :provider, :external_id, :buyer_id, :amount, :currency, :occurred_at,
-            :subscription_id, :customer_id,
-            CAST(:currency AS varchar) <> (SELECT currency FROM referral_program_settings),
-            :recorded_by, :note)
-    ON CONFLICT (provider, external_id) DO UPDATE SET
-        amount = coalesce(sales.amount, EXCLUDED.amount),
-        currency = coalesce(sales.currency, EXCLUDED.currency),
-        occurred_at = coalesce(sales.occurred_at, EXCLUDED.occurred_at),
-        buyer_id = coalesce(sales.buyer_id, EXCLUDED.buyer_id),
-        subscription_id = coalesce(sales.subscription_id, EXCLUDED.subscription_id),
-        customer_id = coalesce(sales.customer_id, EXCLUDED.customer_id),
-        is_foreign_currency = CASE WHEN sales.amount IS NULL
-                                   THEN EXCLUDED.is_foreign_currency
-                                   ELSE sales.is_foreign_currency END,
-        updated_at = now()
-    RETURNING id
+    SELECT DISTINCT s.id, s.amount IS NULL AS is_placeholder, s.created_at
+    FROM sale_keys k JOIN sales s ON s.id = k.sale_id
+    WHERE k.provider = :provider AND k.key = ANY(:keys)
+    ORDER BY is_placeholder, s.created_at, s.id
+    """
+).bindparams(bindparam("keys", type_=ARRAY(VARCHAR)))
+# A refund-only row (no amount, so never accrued) that turns out to be the same payment as
+# another sale: its refund and dispute move there, its keys too, and it goes.
+_FOLD_PLACEHOLDER = (
+    text(
+        """
+        UPDATE sales t SET
+            refunded_amount = greatest(t.refunded_amount, g.refunded_amount),
+            disputed_amount = CASE WHEN t.dispute_closed_at IS NOT NULL THEN t.disputed_amount
+                                   WHEN g.dispute_closed_at IS NOT NULL THEN g.disputed_amount
+                                   ELSE greatest(t.disputed_amount, g.disputed_amount) END,
+            dispute_closed_at = coalesce(t.dispute_closed_at, g.dispute_closed_at),
+            updated_at = now()
+        FROM sales g WHERE t.id = :target AND g.id = :source
+        """
+    ),
+    text("UPDATE sale_keys SET sale_id = :target WHERE sale_id = :source"),
+    text("DELETE FROM sales WHERE id = :source AND amount IS NULL"),
+)
+_ADD_KEYS = text(
+    """
+    INSERT INTO sale_keys (provider, key, sale_id)
+    SELECT :provider, key, :sale_id FROM unnest(CAST(:keys AS varchar[])) AS key
+    ON CONFLICT (provider, key) DO NOTHING
     """
 )
-_UPSERT_REFUND = text(
+_NEW_PLACEHOLDER = text(
+    "INSERT INTO sales (id, provider, external_id) VALUES (new_id(), :provider, :external_id) "
+    "RETURNING id"
+)
+
+
+def _sale_for(provider: str, keys: list[str]) -> str:
+    """The one sale any of ``keys`` names, created (without an amount) when none does; every
+    key then names it. Sale facts arrive in any order and under different ids of one
+    payment, so refund-only rows found under other keys are folded into the sale. Two
+    recorded payments are never merged: a key of another paid sale stays with it.
+
+    Serialized with every other sale upsert (a transaction-level advisory lock), so two
+    events naming different ids of one payment cannot each create a sale."""
+    db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('sales'))"))
+    found = db.session.execute(_FIND_SALES, {"provider": provider, "keys": keys}).all()
+    if not found:
+        sale_id = db.session.execute(
+            _NEW_PLACEHOLDER, {"provider": provider, "external_id": keys[0]}
+        ).scalar_one()
+    else:
+        sale_id = found[0].id
+        for other in found[1:]:
+            if other.is_placeholder:
+                for statement in _FOLD_PLACEHOLDER:
+                    db.session.execute(statement, {"source": other.id, "target": sale_id})
+    db.session.execute(_ADD_KEYS, {"provider": provider, "keys": keys, "sale_id": sale_id})
+    return sale_id
+
+
+_FILL_SALE = text(
     """
-    INSERT INTO sales (id, provider, external_id, refunded_amount)
-    VALUES (new_id(), :provider, :external_id, :refunded)
-    ON CONFLICT (provider, external_id) DO UPDATE SET
-        refunded_amount = greatest(sales.refunded_amount, EXCLUDED.refunded_amount),
+    UPDATE sales SET
+        amount = coalesce(amount, :amount),
+        tax_amount = CASE WHEN amount IS NULL THEN :tax_amount ELSE tax_amount END,
+        currency = coalesce(currency, :currency),
+        occurred_at = coalesce(occurred_at, :occurred_at),
+        buyer_id = coalesce(buyer_id, :buyer_id),
+        subscription_id = coalesce(subscription_id, :subscription_id),
+        customer_id = coalesce(customer_id, :customer_id),
+        payer_email = coalesce(payer_email, :payer_email),
+        is_foreign_currency = CASE WHEN amount IS NULL
+            THEN CAST(:currency AS varchar) <> (SELECT currency FROM referral_program_settings)
+            ELSE is_foreign_currency END,
+        recorded_by = coalesce(recorded_by, :recorded_by),
+        note = coalesce(note, :note),
         updated_at = now()
-    RETURNING id
+    WHERE id = :id
+    """
+)
+_SET_REFUND = text(
+    """
+    UPDATE sales SET refunded_amount = greatest(refunded_amount, :refunded), updated_at = now()
+    WHERE id = :id
     """
 )
 # A closed dispute is final: a late or redelivered "created" cannot reopen it.
-_UPSERT_DISPUTE = text(
+_SET_DISPUTE = text(
     """
-    INSERT INTO sales (id, provider, external_id, disputed_amount, dispute_closed_at)
-    VALUES (new_id(), :provider, :external_id, :disputed,
-            CASE WHEN :closed THEN now() END)
-    ON CONFLICT (provider, external_id) DO UPDATE SET
-        disputed_amount = CASE WHEN sales.dispute_closed_at IS NOT NULL AND NOT :closed
-                               THEN sales.disputed_amount ELSE EXCLUDED.disputed_amount END,
-        dispute_closed_at = coalesce(sales.dispute_closed_at, EXCLUDED.dispute_closed_at),
+    UPDATE sales SET
+        disputed_amount = CASE WHEN dispute_closed_at IS NOT NULL AND NOT :closed
+                               THEN disputed_amount ELSE :disputed END,
+        dispute_closed_at = coalesce(dispute_closed_at, CASE WHEN :closed THEN now() END),
         updated_at = now()
-    RETURNING id
+    WHERE id = :id
     """
 )
 
@@ -142,46 +203,56 @@ def record_sale(
 ) -> str:
     """Create the sale, or complete the row an earlier refund created. Returns its id.
 
-    A sale in another currency than the program's is stored and flagged, never converted.
-    ``report.buyer_id`` must be one of our users' ids or None (provider payloads are checked
-    with ``existing_user_id`` first); without it the customer link, if known, names the buyer.
+    The sale is found by any of its ids (``external_id`` and ``aliases``); its facts are
+    set once, by the first report that has them. A sale in another currency than the
+    program's is stored and flagged, never converted. ``report.buyer_id`` must be one of
+    our users' ids or None (provider payloads are checked with ``existing_user_id`` first);
+    without it the customer link, if known, names the buyer.
     """
     buyer_id = report.buyer_id or buyer_for_customer(report.provider, report.customer_id)
-    return db.session.execute(
-        _UPSERT_SALE,
+    sale_id = _sale_for(report.provider, _keys(report.external_id, report.aliases))
+    db.session.execute(
+        _FILL_SALE,
         {
-            "provider": report.provider,
-            "external_id": report.external_id,
+            "id": sale_id,
             "buyer_id": buyer_id,
             "amount": report.amount,
+            "tax_amount": report.tax_amount,
             "currency": report.currency.upper(),
             "occurred_at": report.occurred_at,
             "subscription_id": report.subscription_id,
             "customer_id": report.customer_id,
+            "payer_email": report.payer_email,
             "recorded_by": recorded_by,
             "note": note,
         },
-    ).scalar_one()
+    )
+    return sale_id
 
 
-def record_refund(provider: str, external_id: str, refunded_total: Decimal) -> str:
+def record_refund(
+    provider: str, external_id: str, refunded_total: Decimal, aliases: tuple[str, ...] = ()
+) -> str:
     """The cumulative refunded amount; a smaller or repeated report changes nothing."""
-    params = {"provider": provider, "external_id": external_id, "refunded": refunded_total}
-    return db.session.execute(_UPSERT_REFUND, params).scalar_one()
+    sale_id = _sale_for(provider, _keys(external_id, aliases))
+    db.session.execute(_SET_REFUND, {"id": sale_id, "refunded": refunded_total})
+    return sale_id
 
 
 def record_dispute(
-    provider: str, external_id: str, disputed: Decimal, *, is_closed: bool = False
+    provider: str,
+    external_id: str,
+    disputed: Decimal,
+    *,
+    is_closed: bool = False,
+    aliases: tuple[str, ...] = (),
 ) -> str:
     """The amount under dispute (0 once won); it counts as refunded. Once a dispute is
     closed, reports of it being open are ignored, whatever order they arrive in."""
-    params = {
-        "provider": provider,
-        "external_id": external_id,
-        "disputed": disputed,
-        "closed": is_closed,
-    }
-    return db.session.execute(_UPSERT_DISPUTE, params).scalar_one()
+    sale_id = _sale_for(provider, _keys(external_id, aliases))
+    params = {"id": sale_id, "disputed": disputed, "closed": is_closed}
+    db.session.execute(_SET_DISPUTE, params)
+    return sale_id
 
 
 def lock_sale(sale_id: str) -> Sale:

@@ -82,12 +82,18 @@ def apply_reports(reports: list[Report]) -> tuple[list[str], list[str]]:
             touched.append(record_sale(replace(report, buyer_id=buyer_id)))
         elif isinstance(report, RefundReport):
             refunded.append(
-                record_refund(report.provider, report.external_id, report.refunded_total)
+                record_refund(
+                    report.provider, report.external_id, report.refunded_total, report.aliases
+                )
             )
         elif isinstance(report, DisputeReport):
             refunded.append(
                 record_dispute(
-                    report.provider, report.external_id, report.disputed, is_closed=report.is_closed
+                    report.provider,
+                    report.external_id,
+                    report.disputed,
+                    is_closed=report.is_closed,
+                    aliases=report.aliases,
                 )
             )
         elif isinstance(report, CustomerReport):
