@@ -123,9 +123,10 @@ def unix_time(obj: dict, key: str) -> datetime:
     if type(value) is not int:
         raise MalformedEvent(f"{key} must be Unix seconds, got {value!r}")
     try:
-        return sale_time(datetime.fromtimestamp(value, UTC), key)
+        at = datetime.fromtimestamp(value, UTC)
     except (OverflowError, OSError, ValueError) as exc:
         raise MalformedEvent(f"{key} {value} is not a date we can hold") from exc
+    return sale_time(at, key)
 
 
 def iso_time(obj: dict, key: str) -> datetime:
