@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -59,8 +60,9 @@ class Commission(HasStatus, IdMixin, TimestampMixin, Base):
     # The terms when it accrued, never changed by later rate changes.
     rate: Mapped[Decimal] = mapped_column(Rate)
     base_amount: Mapped[Decimal] = mapped_column(Money)
-    # Whether base_amount includes the sale's tax (the program's commission base then).
-    base_includes_tax: Mapped[bool] = mapped_column(Boolean)
+    # Whether base_amount includes the sale's tax (the program's commission base then;
+    # commissions from before the setting existed were all on the total).
+    base_includes_tax: Mapped[bool] = mapped_column(Boolean, server_default=true())
     gross_amount: Mapped[Decimal] = mapped_column(Money)
     payable_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # Taken back through the ledger after the commission was paid out.

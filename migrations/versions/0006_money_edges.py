@@ -75,7 +75,6 @@ def upgrade():
         "commissions",
         sa.Column("base_includes_tax", sa.Boolean(), server_default=sa.true(), nullable=False),
     )
-    op.alter_column("commissions", "base_includes_tax", server_default=None)
     for name, condition in COMMISSION_CHECKS.items():
         op.create_check_constraint(name, "commissions", condition)
 
