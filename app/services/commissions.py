@@ -152,8 +152,10 @@ def adjust_for_refunds(sale_id: str) -> None:
     if sale.amount is None:
         return
     currency = get_settings().currency
-    is_gone = sale.refunded_amount + sale.disputed_amount >= sale.amount and (
-        sale.disputed_amount == 0 or sale.dispute_closed_at is not None
+    # Final only when no open dispute can still be won back.
+    is_gone = sale.refunded_amount >= sale.amount or (
+        sale.dispute_closed_at is not None
+        and sale.refunded_amount + sale.disputed_amount >= sale.amount
     )
     commissions = db.session.scalars(
         select(Commission).where(Commission.sale_id == sale.id).with_for_update()
