@@ -29,12 +29,14 @@ NOT_CREATED = (
     "If you already have an account, log in instead."
 )
 INVALID_EMAIL = "Enter a valid email address, like name@example.com."
+# For an operator (flask create-admin), who may know; never shown at registration.
+EMAIL_TAKEN = "An account with this email already exists."
 USERNAME_TAKEN = "This username is taken. Try another."
 # The key of an error about the whole form rather than one field.
 FORM = "form"
 # Which unique index a lost race hit, and the form field and message it means.
 _UNIQUE_FIELDS = {
-    "uq_users_email_lower": (FORM, NOT_CREATED),
+    "uq_users_email_lower": ("email", EMAIL_TAKEN),
     "uq_users_username_lower": ("username", USERNAME_TAKEN),
 }
 _CODE_ATTEMPTS = 5
@@ -169,7 +171,8 @@ def register_user(
         problem = unique_violation(exc)
         if problem is None:
             raise
-        raise RegistrationRejected(dict([problem])) from exc
+        errors = {FORM: NOT_CREATED} if problem[0] == "email" else dict([problem])
+        raise RegistrationRejected(errors) from exc
     audit.record(
         "user.registered",
         actor_id=user.id,
