@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, request
+from flask import Blueprint, current_app, flash, request
 from flask_login import login_url
 
-from app.extensions import db, login_manager
+from app.extensions import login_manager
 from app.htmx import redirect_to
 from app.models import User
+from app.services.sessions import user_for_session
 
 bp = Blueprint("auth", __name__)
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    return db.session.get(User, user_id)
+def load_user(session_value: str) -> User | None:
+    """The user of a session or remember-me cookie, checked on every request (one primary-key
+    lookup): refused once their sessions were ended or ``REMEMBER_COOKIE_DURATION`` after the
+    sign-in, whatever the cookie's own expiry says."""
+    return user_for_session(session_value, current_app.config["REMEMBER_COOKIE_DURATION"])
 
 
 login_manager.login_view = "auth.login"

@@ -1,22 +1,51 @@
+import time
+
 from flask import flash, redirect, request, session, url_for
-from flask_limiter import RequestLimit
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_remembered, login_required, login_user, logout_user
 
 from app.auth import bp
 from app.auth.forms import LoginForm, PasswordForm, RegisterForm
-from app.extensions import db, limiter
-from app.htmx import redirect_to, render_form
+from app.auth.throttles import (
+    LOGIN_PER_ACCOUNT,
+    LOGIN_PER_IP,
+    PASSWORD_PER_USER,
+    REGISTRATION_PER_IP,
+    Throttled,
+    count_attempt,
+)
+from app.extensions import db
+from app.htmx import redirect_to, render, render_form
 from app.services import audit
-from app.services.accounts import RegistrationRejected, authenticate, change_password, register_user
+from app.services.accounts import (
+    FORM,
+    RegistrationRejected,
+    authenticate,
+    change_password,
+    register_user,
+)
+from app.services.emails import normalize_email
 from app.services.program import get_settings
 from app.services.referral_links import ATTRIBUTION_COOKIE, safe_next
+from app.services.sessions import end_all_sessions
 from app.services.visitors import request_ip_hash
 
 
 def _start_session(user, remember: bool = False) -> None:
     """A fresh session on every login: nothing from before (fixation) carries over."""
     session.clear()
+    user.signed_in_at = int(time.time())
     login_user(user, remember=remember)
+
+
+def _keep_this_session() -> None:
+    """After the user's sessions were ended (token rotated), sign this one in again, with its
+    original sign-in time (so its expiry does not move) and its remember-me cookie renewed."""
+    login_user(current_user._get_current_object(), remember=login_remembered())
+
+
+def _refused(page: str, fragment: str, form, refused: Throttled, **context):
+    form.form_errors.append(refused.message)
+    return render_form(page, fragment, form, status=refused.status, **context)
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -28,9 +57,14 @@ def register():
         form.referral_code.data = request.args.get("code") or request.cookies.get(
             ATTRIBUTION_COOKIE, ""
         )
+    page, fragment = "auth/register.html", "auth/_register_form.html"
     context = {"allow_direct": get_settings().allow_direct_signups}
     if not form.validate_on_submit():
-        return render_form("auth/register.html", "auth/_register_form.html", form, **context)
+        return render_form(page, fragment, form, **context)
+    try:
+        count_attempt((REGISTRATION_PER_IP, (request.remote_addr or "",)))
+    except Throttled as refused:
+        return _refused(page, fragment, form, refused, **context)
     try:
         user = register_user(
             username=form.username.data,
@@ -41,9 +75,10 @@ def register():
         )
     except RegistrationRejected as rejected:
         for name, message in rejected.errors.items():
-            getattr(form, name).errors = [message]
+            errors = form.form_errors if name == FORM else getattr(form, name).errors
+            errors[:] = [message]
         db.session.rollback()
-        return render_form("auth/register.html", "auth/_register_form.html", form, **context)
+        return render_form(page, fragment, form, **context)
     db.session.commit()
     _start_session(user)
     flash(f"Welcome, {user.username}! Here is your dashboard.", "success")
@@ -52,68 +87,98 @@ def register():
     return response
 
 
-def _login_key() -> str:
-    return f"{request.remote_addr}|{(request.form.get('email') or '').strip().lower()}"
-
-
-def _audit_login_breach(limit: RequestLimit) -> None:
-    audit.record(
-        "auth.login_rate_limited",
-        ip_hash=request_ip_hash(),
-        limit=str(limit.limit),
-        email=(request.form.get("email") or "").strip().lower()[:254],
-    )
-    db.session.commit()
-
-
-def _failed_login(response) -> bool:
-    return response.status_code != 302 and not response.headers.get("HX-Redirect")
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(
-    "5 per minute",
-    key_func=_login_key,
-    methods=["POST"],
-    deduct_when=_failed_login,
-    on_breach=_audit_login_breach,
-)
-@limiter.limit("30 per minute", methods=["POST"], deduct_when=_failed_login)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("portal.dashboard"))
     form = LoginForm()
+    page, fragment = "auth/login.html", "auth/_login_form.html"
     if form.validate_on_submit():
+        ip = request.remote_addr or ""
+        email = normalize_email(form.email.data) or form.email.data.strip()
+        try:
+            attempt = count_attempt((LOGIN_PER_ACCOUNT, (ip, email.lower())), (LOGIN_PER_IP, (ip,)))
+        except Throttled as refused:
+            if refused.status == 429:
+                audit.record(
+                    "auth.login_rate_limited",
+                    ip_hash=request_ip_hash(),
+                    limit=str(refused.throttle.rate),
+                    email=email.lower()[:254],
+                )
+                db.session.commit()
+            return _refused(page, fragment, form, refused)
         user = authenticate(form.email.data, form.password.data)
         if user is not None:
+            attempt.refund()  # a successful sign-in is not a guess
             next_url = safe_next(request.args.get("next")) or url_for("portal.dashboard")
             db.session.commit()
             _start_session(user, remember=form.remember.data)
             return redirect_to(next_url)
         form.password.errors = ["That email and password don't match an account."]
-    return render_form("auth/login.html", "auth/_login_form.html", form)
+    return render_form(page, fragment, form)
 
 
 @bp.post("/logout")
 def logout():
-    logout_user()
+    """Log out everywhere: the session token is rotated, so this session's cookie and
+    remember-me cookie (and any copy of them) stop working, on every device."""
+    if current_user.is_authenticated:
+        end_all_sessions(current_user, reason="logout", ip_hash=request_ip_hash())
+        db.session.commit()
     session.clear()
+    logout_user()  # after clear(): it asks for the remember-me cookie to be deleted
     flash("You are logged out.", "info")
     return redirect(url_for("main.home"))
+
+
+@bp.get("/account")
+@login_required
+def account():
+    return render("auth/account.html", "auth/_sessions.html")
+
+
+@bp.post("/account/sessions/end-others")
+@login_required
+def end_other_sessions():
+    """Log out every other device (e.g. a lost phone); this one stays signed in. CSRF is
+    checked by CSRFProtect before the view runs."""
+    end_all_sessions(current_user, reason="other_devices", ip_hash=request_ip_hash())
+    db.session.commit()
+    _keep_this_session()
+    flash("Your other devices are logged out.", "success")
+    return redirect_to(url_for("auth.account"))
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
 def password():
     form = PasswordForm()
+    page, fragment = "auth/password.html", "auth/_password_form.html"
     if form.validate_on_submit():
+        try:
+            attempt = count_attempt((PASSWORD_PER_USER, (current_user.id,)))
+        except Throttled as refused:
+            if refused.status == 429:
+                audit.record(
+                    "user.password_rate_limited",
+                    actor_id=current_user.id,
+                    subject_type="user",
+                    subject_id=current_user.id,
+                    ip_hash=request_ip_hash(),
+                )
+                db.session.commit()
+            return _refused(page, fragment, form, refused)
         errors = change_password(
             current_user, form.current_password.data, form.new_password.data, request_ip_hash()
         )
+        db.session.commit()  # the change, or the audited failure
+        if "current_password" not in errors:
+            attempt.refund()  # the right password is not a guess
         if not errors:
-            db.session.commit()
-            flash("Your password is changed.", "success")
+            _keep_this_session()
+            flash("Your password is changed. Your other devices are logged out.", "success")
             return redirect_to(url_for("portal.dashboard"))
         for name, message in errors.items():
             getattr(form, name).errors = [message]
-    return render_form("auth/password.html", "auth/_password_form.html", form)
+    return render_form(page, fragment, form)

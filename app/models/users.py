@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, false, func
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, false, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import ID_LENGTH, Base, IdMixin, TimestampMixin
@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from app.models.commissions import Commission
     from app.models.payouts import Payout
     from app.models.referrals import Referral
+
+
+SESSION_TOKEN_DEFAULT = text("replace(gen_random_uuid()::text, '-', '')")
 
 
 class User(UserMixin, IdMixin, TimestampMixin, Base):
@@ -31,6 +34,9 @@ class User(UserMixin, IdMixin, TimestampMixin, Base):
     is_suspended: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
     # HMAC of the IP the account was created from, for the same-IP fraud signal.
     signup_ip_hash: Mapped[str | None] = mapped_column(String(64))
+    # Part of every session and remember-me cookie; rotating it ends them all (see
+    # app/services/sessions.py). The default covers rows written outside the ORM (COPY).
+    session_token: Mapped[str] = mapped_column(String(64), server_default=SESSION_TOKEN_DEFAULT)
 
     referrer: Mapped[User | None] = relationship(remote_side="User.id", back_populates="referrals")
     referrals: Mapped[list[User]] = relationship(back_populates="referrer")
@@ -47,6 +53,9 @@ class User(UserMixin, IdMixin, TimestampMixin, Base):
         CheckConstraint("referred_by <> id", name="not_self_referred"),
         CheckConstraint("email = btrim(email) AND email LIKE '%_@_%'", name="email_shape"),
         CheckConstraint("length(btrim(username)) > 0", name="username_present"),
+        # Domains are stored IDNA-encoded (app/services/emails.py), so the unique index on
+        # lower(email) sees one spelling per mailbox.
+        CheckConstraint("email ~ '@[[:ascii:]]+$'", name="email_ascii_domain"),
         # Case-insensitive uniqueness; also the index that login looks emails up by.
         Index("uq_users_email_lower", func.lower(email), unique=True),
         Index("uq_users_username_lower", func.lower(username), unique=True),
@@ -59,6 +68,14 @@ class User(UserMixin, IdMixin, TimestampMixin, Base):
             postgresql_ops={"username_pattern": "text_pattern_ops"},
         ),
     )
+
+    # When this session signed in (epoch seconds); set at sign-in and by the user loader.
+    signed_in_at = None
+
+    def get_id(self) -> str:
+        """Flask-Login's alternative id, what the session and remember-me cookie hold:
+        ``<id>:<session token>:<signed-in time>`` (checked by ``services.sessions``)."""
+        return f"{self.id}:{self.session_token}:{self.signed_in_at}"
 
     def __repr__(self) -> str:
         return f"<User {self.username} {self.id}>"

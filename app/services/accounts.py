@@ -13,15 +13,27 @@ from app.extensions import db
 from app.models import User
 from app.models.base import new_id
 from app.services import audit
+from app.services.emails import normalize_email
 from app.services.fraud import flag_suspicious_referral
 from app.services.passwords import hash_password, needs_rehash, verify_password
 from app.services.program import get_settings
 from app.services.referral_codes import generate_referral_code, normalize_code
 from app.services.referrals import write_referral_chain
+from app.services.sessions import end_all_sessions
 
 MIN_PASSWORD_LENGTH = 10
-EMAIL_TAKEN = "An account with this email already exists. Log in instead?"
+# Shown only when every other field is fine and the email is taken, and worded so that it
+# does not say which (the form-level error, not the email field's): see register_user.
+NOT_CREATED = (
+    "We could not create an account with these details. "
+    "If you already have an account, log in instead."
+)
+INVALID_EMAIL = "Enter a valid email address, like name@example.com."
+# For an operator (flask create-admin), who may know; never shown at registration.
+EMAIL_TAKEN = "An account with this email already exists."
 USERNAME_TAKEN = "This username is taken. Try another."
+# The key of an error about the whole form rather than one field.
+FORM = "form"
 # Which unique index a lost race hit, and the form field and message it means.
 _UNIQUE_FIELDS = {
     "uq_users_email_lower": ("email", EMAIL_TAKEN),
@@ -48,8 +60,12 @@ def password_problem(password: str, *, email: str = "", username: str = "") -> s
 
 
 def find_user_by_email(email: str) -> User | None:
+    """The account of this mailbox, however its address is spelled (case, IDN or punycode)."""
+    normalized = normalize_email(email)
+    if normalized is None:
+        return None
     return db.session.execute(
-        select(User).where(func.lower(User.email) == email.strip().lower())
+        select(User).where(func.lower(User.email) == normalized.lower())
     ).scalar_one_or_none()
 
 
@@ -73,12 +89,16 @@ def create_user(
 
     A referral code collision is retried (``ON CONFLICT DO NOTHING`` on the unique code, so
     no savepoint is needed); any other unique violation raises ``IntegrityError``.
+    The email is stored normalized (``normalize_email``); an invalid one raises ``ValueError``.
     Flushes, never commits. Two statements whatever the network's size.
     """
+    normalized = normalize_email(email)
+    if normalized is None:
+        raise ValueError(f"{email!r} is not a valid email address")
     values = {
         "id": new_id(),
         "username": username.strip(),
-        "email": email.strip(),
+        "email": normalized,
         "password_hash": hash_password(password),
         "referred_by": referrer.id if referrer else None,
         "is_admin": is_admin,
@@ -109,13 +129,19 @@ def register_user(
 ) -> User:
     """Register a new affiliate, referred by the owner of ``referral_code`` if one is given.
 
-    Checks what needs the database (taken email/username, unknown code, direct sign-ups
-    allowed) and raises ``RegistrationRejected`` with a message per field, writing nothing.
-    The unique indexes stay the last line against a concurrent duplicate; after a rejection
-    the caller rolls the session back. Suspicious
-    referrals are flagged, not refused. Audited. Flushes only.
+    Checks what needs the database (taken username, unknown code, direct sign-ups allowed,
+    taken email) and raises ``RegistrationRejected`` with a message per field (``FORM`` for the
+    whole form), writing nothing. The email is looked at last, only when everything else is
+    acceptable, and a taken one gets the neutral ``NOT_CREATED``: a probe with a taken
+    username (or any other mistake) learns nothing about the email, and one that gets this far
+    creates an account whenever the email is free. The unique indexes stay the last line
+    against a concurrent duplicate; after a rejection the caller rolls the session back.
+    Suspicious referrals are flagged, not refused. Audited. Flushes only.
     """
     errors: dict[str, str] = {}
+    normalized = normalize_email(email)
+    if normalized is None:
+        errors["email"] = INVALID_EMAIL
     referrer = None
     if referral_code.strip():
         referrer = find_user_by_code(referral_code)
@@ -123,13 +149,13 @@ def register_user(
             errors["referral_code"] = "We don't know this referral code. Check it and try again."
     elif not get_settings().allow_direct_signups:
         errors["referral_code"] = "You need a referral code to join this program."
-    if find_user_by_email(email):
-        errors["email"] = EMAIL_TAKEN
     if _username_taken(username):
         errors["username"] = USERNAME_TAKEN
     problem = password_problem(password, email=email, username=username)
     if problem:
         errors["password"] = problem
+    if not errors and find_user_by_email(normalized):
+        errors[FORM] = NOT_CREATED
     if errors:
         raise RegistrationRejected(errors)
 
@@ -145,7 +171,8 @@ def register_user(
         problem = unique_violation(exc)
         if problem is None:
             raise
-        raise RegistrationRejected(dict([problem])) from exc
+        errors = {FORM: NOT_CREATED} if problem[0] == "email" else dict([problem])
+        raise RegistrationRejected(errors) from exc
     audit.record(
         "user.registered",
         actor_id=user.id,
@@ -189,8 +216,20 @@ def authenticate(email: str, password: str) -> User | None:
 
 
 def change_password(user: User, current: str, new: str, ip_hash: str) -> dict[str, str]:
-    """Change the password after checking the current one; returns errors by field. Audited."""
+    """Change the password after checking the current one; returns errors by field.
+
+    A wrong current password is audited (``user.password_change_failed``) so guessing shows;
+    a change is audited and ends every session of the user (``end_all_sessions``): the caller
+    signs the current one in again. Flushes only.
+    """
     if not verify_password(user.password_hash, current):
+        audit.record(
+            "user.password_change_failed",
+            actor_id=user.id,
+            subject_type="user",
+            subject_id=user.id,
+            ip_hash=ip_hash,
+        )
         return {"current_password": "That is not your current password."}
     problem = password_problem(new, email=user.email, username=user.username)
     if problem:
@@ -203,5 +242,5 @@ def change_password(user: User, current: str, new: str, ip_hash: str) -> dict[st
         subject_id=user.id,
         ip_hash=ip_hash,
     )
-    db.session.flush()
+    end_all_sessions(user, reason="password_changed", ip_hash=ip_hash)
     return {}

@@ -14,14 +14,16 @@ from app.models import REFERRAL_TRANSITIONS, Referral, ReferralFlag, User
 from app.models.base import new_id
 from app.services import audit
 from app.services.commissions import cancel_held, release_held, serialize_accruals
+from app.services.emails import normalize_email
 
 SAME_IP_WINDOW = timedelta(hours=24)
 _DOTLESS_DOMAINS = {"gmail.com", "googlemail.com"}
 
 
 def canonical_email(email: str) -> str:
-    """The mailbox an address delivers to: case folded, ``+tag`` dropped, Gmail dots removed."""
-    local, _, domain = email.strip().lower().rpartition("@")
+    """The mailbox an address delivers to: normalized (``normalize_email``: an IDN domain and
+    its punycode are one), case folded, ``+tag`` dropped, Gmail dots removed."""
+    local, _, domain = (normalize_email(email) or email.strip()).lower().rpartition("@")
     local = local.split("+", 1)[0]
     if domain in _DOTLESS_DOMAINS:
         local = local.replace(".", "")

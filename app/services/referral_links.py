@@ -37,11 +37,18 @@ def record_click(referrer_id: str, visitor_hash: str, user_agent: str) -> bool:
 
 
 def safe_next(target: str | None) -> str | None:
-    """``target`` if it is a path on this site, else ``None`` (no open redirects)."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+    """``target`` if it is a path on this site, else ``None`` (no open redirects).
+
+    Backslashes and control characters are refused anywhere: browsers drop tabs and newlines
+    from URLs and read a backslash as ``/``, which would turn ``/<tab>/evil.example`` into
+    ``//evil.example``.
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
         return None
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or any(ch in target for ch in "\r\n\\"):
+    if parts.scheme or parts.netloc:
         return None
     return target
 

@@ -10,7 +10,13 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import AuditEntry, Referral, ReferralFlag, User
-from app.services.accounts import RegistrationRejected, register_user
+from app.services.accounts import (
+    FORM,
+    NOT_CREATED,
+    RegistrationRejected,
+    find_user_by_email,
+    register_user,
+)
 from app.services.program import get_settings
 from app.services.referral_codes import CODE_ALPHABET, generate_referral_code, normalize_code
 from app.services.referrals import write_referral_chain
@@ -85,7 +91,33 @@ def test_duplicate_email_in_another_case_is_refused():
     make_user(email="Taken@Example.com")
     with pytest.raises(RegistrationRejected) as rejected:
         _register(email="taken@EXAMPLE.COM")
-    assert "email" in rejected.value.errors
+    assert rejected.value.errors == {FORM: NOT_CREATED}
+
+
+def test_an_idn_domain_and_its_punycode_are_one_mailbox():
+    _register(email="idn@exämple.com")
+    with pytest.raises(RegistrationRejected) as rejected:
+        _register(username="other", email="idn@xn--exmple-cua.com")
+    assert rejected.value.errors == {FORM: NOT_CREATED}
+    db.session.rollback()
+    assert db.session.scalars(select(User.email)).all() == ["idn@xn--exmple-cua.com"]
+    assert find_user_by_email("IDN@EXÄMPLE.COM") is not None
+
+
+def test_the_database_refuses_a_domain_that_is_not_ascii():
+    make_user(email="idn@xn--exmple-cua.com")
+    with pytest.raises(IntegrityError, match="email_ascii_domain"):
+        db.session.execute(text("UPDATE users SET email = 'idn@exämple.com'"))
+    db.session.rollback()
+
+
+def test_alias_signal_sees_an_idn_domain_and_its_punycode_as_one():
+    referrer = make_user(email="jane@exämple.com")
+    user = _register(referrer.referral_code, email="Jane+x@XN--EXMPLE-CUA.com")
+    reasons = db.session.scalars(
+        select(ReferralFlag.reason).where(ReferralFlag.referred_user_id == user.id)
+    )
+    assert list(reasons) == ["email_alias"]
 
 
 @pytest.mark.parametrize(

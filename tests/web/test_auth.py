@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditEntry, Referral, User
+from app.services.accounts import NOT_CREATED
 from app.services.passwords import verify_password
 from tests.conftest import csrf_token, log_in
 from tests.factories import PASSWORD, make_user
@@ -69,16 +73,50 @@ def test_htmx_registration_success_redirects_the_page(client):
     assert response.headers["HX-Redirect"] == "/dashboard"
 
 
-def test_unknown_code_and_taken_email_are_clear_errors(client):
-    make_user(email="taken@example.com")
-    response = client.post(
-        "/register",
-        data=_form(client, email="TAKEN@example.com", referral_code="ZZZZZZZZ"),
-    )
-    html = response.get_data(as_text=True)
+def test_unknown_code_is_a_clear_error(client):
+    response = client.post("/register", data=_form(client, referral_code="ZZZZZZZZ"))
     assert response.status_code == 422
-    assert "already exists" in html and "don&#39;t know this referral code" in html
+    assert "don&#39;t know this referral code" in response.get_data(as_text=True)
+    assert _users() == 0
+
+
+def _errors(html: str) -> list[str]:
+    return re.findall(r'class="(?:form|field)-error"[^>]*>([^<]*)<', html)
+
+
+def test_a_rejected_registration_does_not_tell_whether_the_email_has_an_account(client):
+    make_user(username="taken", email="owner@example.com")
+    for mistakes in ({"username": "taken"}, {"referral_code": "ZZZZZZZZ"}):
+        registered = client.post(
+            "/register", data=_form(client, email="OWNER@example.com", **mistakes)
+        )
+        unknown = client.post(
+            "/register", data=_form(client, email="nobody@example.com", **mistakes)
+        )
+        assert registered.status_code == unknown.status_code == 422
+        assert _errors(registered.get_data(as_text=True)) == _errors(unknown.get_data(as_text=True))
     assert _users() == 1
+
+
+def test_a_taken_email_gets_a_neutral_answer(client):
+    make_user(email="owner@example.com")
+    response = client.post("/register", data=_form(client, email="Owner@Example.com"), headers=HX)
+    assert response.status_code == 422
+    assert _errors(response.get_data(as_text=True)) == [html.escape(NOT_CREATED, quote=True)]
+    assert _users() == 1
+
+
+def test_registration_is_limited_per_ip(app):
+    statuses = []
+    for n in range(11):
+        client = app.test_client()  # a new visitor each time, from the same IP
+        statuses.append(
+            client.post(
+                "/register", data=_form(client, username=f"visitor{n}", email=f"v{n}@example.com")
+            ).status_code
+        )
+    assert statuses == [302] * 10 + [429]
+    assert _users() == 10
 
 
 def test_register_without_csrf_token_is_refused(client):

@@ -1,0 +1,86 @@
+"""Attempt limits for sign-in, registration and password changes.
+
+An attempt is counted (one atomic ``INCR`` in Redis per limit) *before* the password or the
+form is checked, so requests in flight cannot all slip under the limit; a sign-in that
+succeeds gives its attempts back. Fail closed: when Redis cannot be reached the attempt is
+refused with a clear 503 rather than let through unlimited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import current_app
+from limits import RateLimitItem, parse
+
+from app.extensions import limiter
+
+TOO_MANY = "Too many attempts. Please wait a moment and try again."
+UNAVAILABLE = "{what} is temporarily unavailable. Please try again in a minute."
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """A named limit; ``what`` names the guarded action in the message shown when Redis is down."""
+
+    name: str
+    rate: RateLimitItem
+    what: str
+
+
+LOGIN_PER_ACCOUNT = Throttle("login-account", parse("5 per minute"), "Sign-in")
+LOGIN_PER_IP = Throttle("login-ip", parse("30 per minute"), "Sign-in")
+REGISTRATION_PER_IP = Throttle("register-ip", parse("10 per hour"), "Registration")
+PASSWORD_PER_USER = Throttle("password-user", parse("5 per 15 minutes"), "Changing the password")
+
+
+class Throttled(Exception):
+    """The attempt was refused: ``status`` 429 (over a limit) or 503 (Redis unreachable)."""
+
+    def __init__(self, status: int, message: str, throttle: Throttle) -> None:
+        super().__init__(message)
+        self.status, self.message, self.throttle = status, message, throttle
+
+
+@dataclass
+class Attempt:
+    """Attempts counted by ``count_attempt``, so that a legitimate one can be given back."""
+
+    counted: list[tuple[Throttle, tuple[str, ...]]] = field(default_factory=list)
+
+    def refund(self) -> None:
+        """Give the attempts back (a successful sign-in is not a guess). Best effort: if Redis
+        went away meanwhile the attempt simply stays counted until its window ends."""
+        for throttle, keys in self.counted:
+            try:
+                limiter.storage.incr(
+                    throttle.rate.key_for(throttle.name, *keys),
+                    throttle.rate.get_expiry(),
+                    amount=-1,
+                )
+            except limiter.storage.base_exceptions:
+                current_app.logger.warning("could not refund a %s attempt", throttle.name)
+
+
+def count_attempt(*limits: tuple[Throttle, tuple[str, ...]]) -> Attempt:
+    """Count one attempt against each ``(throttle, keys)`` before the guarded check runs.
+
+    Every limit is counted (atomic increments), so concurrent requests are each counted before
+    any of them is evaluated. Raises ``Throttled`` (429) when any limit is exceeded, and
+    ``Throttled`` (503) when the counters cannot be reached: we fail closed.
+    """
+    attempt, exceeded = Attempt(), None
+    if not limiter.enabled:  # RATELIMIT_ENABLED=false turns every limit off
+        return attempt
+    for throttle, keys in limits:
+        try:
+            within = limiter.limiter.hit(throttle.rate, throttle.name, *keys)
+        except limiter.storage.base_exceptions as exc:
+            current_app.logger.error("rate-limit storage unreachable (%s): refusing", exc)
+            raise Throttled(503, UNAVAILABLE.format(what=throttle.what), throttle) from exc
+        attempt.counted.append((throttle, keys))
+        if not within and exceeded is None:
+            exceeded = throttle
+    if exceeded is not None:
+        raise Throttled(429, TOO_MANY, exceeded)
+    return attempt

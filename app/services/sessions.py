@@ -1,0 +1,53 @@
+"""Sign-in sessions: what a session cookie or a remember-me cookie must prove, and ending them.
+
+A session (and a remember-me cookie, which holds the same value) names
+``<user id>:<session token>:<signed-in time>``, signed by Flask with ``SECRET_KEY``. It is
+valid while the user's ``session_token`` is unchanged and for ``REMEMBER_COOKIE_DURATION``
+after the sign-in. Rotating the token (log out, password change, "log out other devices")
+ends every session of the user at once, on every device.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from datetime import timedelta
+
+from app.extensions import db
+from app.models import User
+from app.services import audit
+
+
+def user_for_session(value: str, max_age: timedelta) -> User | None:
+    """The user a session or remember-me value names, or ``None`` when the value is malformed,
+    older than ``max_age`` or made before the user's sessions were last ended.
+
+    One primary-key lookup; the token is compared in constant time.
+    """
+    user_id, _, rest = value.partition(":")
+    token, _, signed_in = rest.partition(":")
+    if not (user_id and token and signed_in.isdigit()):
+        return None  # includes sessions from before session tokens existed
+    if time.time() - int(signed_in) > max_age.total_seconds():
+        return None
+    user = db.session.get(User, user_id)
+    if user is None or not hmac.compare_digest(user.session_token, token):
+        return None
+    user.signed_in_at = int(signed_in)
+    return user
+
+
+def end_all_sessions(user: User, *, reason: str, ip_hash: str | None = None) -> None:
+    """Rotate the user's session token: every session and remember-me cookie issued so far
+    stops working, on every device. Audited with ``reason``. Flushes only."""
+    user.session_token = secrets.token_urlsafe(32)
+    audit.record(
+        "user.sessions_ended",
+        actor_id=user.id,
+        subject_type="user",
+        subject_id=user.id,
+        ip_hash=ip_hash,
+        reason=reason,
+    )
+    db.session.flush()
