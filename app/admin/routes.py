@@ -65,7 +65,7 @@ def new_sale():
         if buyer is None:
             form.buyer.errors = ["No user has this username or email."]
         else:
-            record_manual_sale(
+            sale_id = record_manual_sale(
                 current_user,
                 buyer,
                 form.amount.data,
@@ -75,7 +75,10 @@ def new_sale():
                 form.note.data or None,
             )
             db.session.commit()
-            flash(f"Sale recorded for {buyer.username}; commissions accrue shortly.", "success")
+            if sale_id is None:
+                flash("This sale was already recorded; nothing was changed.", "info")
+            else:
+                flash(f"Sale recorded for {buyer.username}; commissions accrue shortly.", "success")
             return redirect_to(url_for("admin.sales"))
     return render_form("admin/new_sale.html", "admin/_sale_form.html", form)
 
