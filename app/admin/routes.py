@@ -167,13 +167,13 @@ def decide_parked_event(event_pk: int, decision: str):
     if db.session.get(WebhookEvent, event_pk) is None:
         abort(404)
     decide, done = _PARKED_DECISIONS[decision]
-    event = decide(event_pk, current_user)
+    decided = decide(event_pk, current_user) is not None
     db.session.commit()
-    if event is not None and decision == "retry":
+    if decided and decision == "retry":
         request_drain()
-    message = done if event is not None else "No longer parked: someone decided already."
+    message = done if decided else "No longer parked: someone decided already."
     if wants_fragment():
         event = db.session.get(WebhookEvent, event_pk)
         return render_template("admin/_parked_event.html", event=event, outcome=message)
-    flash(f"Event {event_pk}: {message}", "success" if event is not None else "error")
+    flash(f"Event {event_pk}: {message}", "success" if decided else "error")
     return redirect_to(url_for("admin.health"))
