@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import DateField, DecimalField, HiddenField, RadioField, StringField, TextAreaField
+from wtforms import DateField, HiddenField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     DataRequired,
@@ -8,7 +8,11 @@ from wtforms.validators import (
     NumberRange,
     Optional,
     Regexp,
+    ValidationError,
 )
+
+from app.forms import FiniteDecimalField
+from app.services.sale_entry import paid_on_problem
 
 
 class SaleForm(FlaskForm):
@@ -17,7 +21,7 @@ class SaleForm(FlaskForm):
     buyer = StringField(
         "Buyer (username or email)", validators=[DataRequired("Name the buyer."), Length(max=254)]
     )
-    amount = DecimalField(
+    amount = FiniteDecimalField(
         "Amount paid",
         places=None,
         validators=[
@@ -27,12 +31,16 @@ class SaleForm(FlaskForm):
     )
     currency = StringField(
         "Currency",
-        validators=[DataRequired(), Regexp(r"^[A-Za-z]{3}$", message="A 3-letter ISO code.")],
+        validators=[DataRequired(), Regexp(r"^[A-Za-z]{3}\Z", message="A 3-letter ISO code.")],
     )
     occurred_on = DateField("Paid on", validators=[DataRequired("Enter the payment date.")])
     note = TextAreaField(
         "Note (why it is recorded by hand)", validators=[Optional(), Length(max=500)]
     )
+
+    def validate_occurred_on(self, field) -> None:
+        if problem := paid_on_problem(field.data):
+            raise ValidationError(problem)
 
 
 class AttributeForm(FlaskForm):

@@ -6,15 +6,24 @@ from flask_login import current_user
 from app.admin import bp
 from app.admin.forms import AttributeForm, FlagDecisionForm, SaleForm
 from app.extensions import db
-from app.htmx import redirect_to, render, render_form
-from app.models import ReferralFlag, User
+from app.htmx import redirect_to, render, render_form, wants_fragment
+from app.jobs.webhooks import request_drain
+from app.models import ReferralFlag, User, WebhookEvent
 from app.models.base import new_id
 from app.services.directory import find_user, find_users
 from app.services.downline import admin_scope
 from app.services.fraud import FlagAlreadyResolved, open_flags, resolve_flag
+from app.services.health import readiness_checks, webhook_backlog
 from app.services.program import get_settings
 from app.services.sale_entry import attribute, record_manual_sale
 from app.services.sales import find_unattributed, recent_sales
+from app.services.webhooks import (
+    MAX_ATTEMPTS,
+    PARKED_LISTED,
+    dismiss_parked_event,
+    parked_events,
+    retry_parked_event,
+)
 from app.tree.views import TreeLinks, show_search, show_tree
 
 
@@ -65,7 +74,7 @@ def new_sale():
         if buyer is None:
             form.buyer.errors = ["No user has this username or email."]
         else:
-            record_manual_sale(
+            sale_id = record_manual_sale(
                 current_user,
                 buyer,
                 form.amount.data,
@@ -75,7 +84,10 @@ def new_sale():
                 form.note.data or None,
             )
             db.session.commit()
-            flash(f"Sale recorded for {buyer.username}; commissions accrue shortly.", "success")
+            if sale_id is None:
+                flash("This sale was already recorded; nothing was changed.", "info")
+            else:
+                flash(f"Sale recorded for {buyer.username}; commissions accrue shortly.", "success")
             return redirect_to(url_for("admin.sales"))
     return render_form("admin/new_sale.html", "admin/_sale_form.html", form)
 
@@ -127,3 +139,41 @@ def decide_flag(flag_id: str):
         db.session.commit()
         flash(f"Flag {form.decision.data}.", "success")
     return redirect_to(url_for("admin.flags"))
+
+
+@bp.get("/health")
+def health():
+    return render_template(
+        "admin/health.html",
+        checks=readiness_checks(),
+        backlog=webhook_backlog(),
+        parked=parked_events(),
+        listed=PARKED_LISTED,
+        max_attempts=MAX_ATTEMPTS,
+    )
+
+
+# (service, message when done): a parked event is retried or dismissed, once.
+_PARKED_DECISIONS = {
+    "retry": (retry_parked_event, "Retried: back in the queue."),
+    "dismiss": (dismiss_parked_event, "Dismissed: it will not be processed."),
+}
+
+
+@bp.post("/webhooks/<int:event_pk>/<any(retry, dismiss):decision>")
+def decide_parked_event(event_pk: int, decision: str):
+    """Retry or dismiss a parked event; HTMX swaps its row, a plain form goes back to the
+    health page."""
+    if db.session.get(WebhookEvent, event_pk) is None:
+        abort(404)
+    decide, done = _PARKED_DECISIONS[decision]
+    decided = decide(event_pk, current_user) is not None
+    db.session.commit()
+    if decided and decision == "retry":
+        request_drain()
+    message = done if decided else "No longer parked: someone decided already."
+    if wants_fragment():
+        event = db.session.get(WebhookEvent, event_pk)
+        return render_template("admin/_parked_event.html", event=event, outcome=message)
+    flash(f"Event {event_pk}: {message}", "success" if decided else "error")
+    return redirect_to(url_for("admin.health"))

@@ -3,7 +3,7 @@ from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp
 
 USERNAME_RULE = Regexp(
-    r"^[A-Za-z0-9_.-]+$", message="Use letters, digits, dots, dashes or underscores."
+    r"^[A-Za-z0-9_.-]+\Z", message="Use letters, digits, dots, dashes or underscores."
 )
 
 

@@ -1,4 +1,6 @@
-"""``/healthz``: database, Redis and migration checks for load balancers and monitors."""
+"""``/healthz`` (liveness), ``/readyz`` (readiness: database, Redis, migrations) and
+``/monitor/webhooks`` (the provider events alarm), for orchestrators, load balancers and
+monitors. The full detail is on the admin health page."""
 
 from flask import Blueprint
 

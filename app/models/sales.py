@@ -145,10 +145,22 @@ class WebhookEvent(Base):
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
+    # An admin gave up on a parked event (one that failed too often): it is never claimed
+    # again and no longer counts as waiting. Kept, with who decided, for the record.
+    dismissed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dismissed_by: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("users.id", ondelete="RESTRICT")
+    )
 
     __table_args__ = (
         UniqueConstraint("provider", "event_id", name="uq_webhook_events_provider_event_id"),
         CheckConstraint(f"provider IN ({sql_in(PROVIDERS)})", name="provider"),
+        CheckConstraint(
+            "(dismissed_at IS NULL) = (dismissed_by IS NULL)", name="dismissed_by_someone"
+        ),
+        CheckConstraint(
+            "dismissed_at IS NULL OR processed_at IS NULL", name="dismissed_unprocessed"
+        ),
         Index(
             "ix_webhook_events_unprocessed",
             "received_at",

@@ -81,7 +81,9 @@ def commissions():
             "portal/commissions.html", "portal/_commission_rows.html", status=422, form=form
         )
     listing = list_commissions(current_user.id, _filters(form), before)
-    query = {k: v for k, v in request.args.items() if k != "before" and v}
+    # Only the form's own filters go back into links: any other key would reach url_for as
+    # one of its arguments (``endpoint``, ``_method``, ``_external`` ...) and fail.
+    query = {field.name: request.args[field.name] for field in form if request.args.get(field.name)}
     return render(
         "portal/commissions.html",
         "portal/_commission_rows.html",

@@ -1,4 +1,10 @@
-"""Health checks: each returns ``{"ok": bool, ...}`` and never raises."""
+"""Health checks: each returns ``{"ok": bool, ...}`` and never raises.
+
+Readiness (database, Redis, migrations at head) says whether this instance can serve: a
+load balancer takes it out of rotation when one fails. The webhook backlog is no property of
+an instance (one bad provider event must not take every instance out): it is an alarm for
+monitoring and the admin health page.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,11 @@ from sqlalchemy import text
 
 from app.extensions import db
 from app.jobs.queueing import get_redis
+from app.services.webhooks import MAX_ATTEMPTS
+
+# What a check may show to anyone: its outcome, counts and the class of its error, never the
+# message (it can name hosts, ports, users or paths).
+PUBLIC_KEYS = ("ok", "error", "ms", "waiting", "oldest_seconds", "parked")
 
 
 @cache
@@ -28,7 +39,8 @@ def _timed(check) -> dict[str, object]:
     try:
         result = check()
     except Exception as exc:
-        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:200]}
+        message = str(exc).splitlines()[0][:200] if str(exc) else ""
+        result = {"ok": False, "error": type(exc).__name__, "message": message}
     result["ms"] = round((time.perf_counter() - started) * 1000, 2)
     return result
 
@@ -53,25 +65,49 @@ WEBHOOK_BACKLOG_LIMIT = 15 * 60
 
 
 def _webhooks() -> dict[str, object]:
-    waiting, oldest = db.session.execute(
+    waiting, oldest, parked = db.session.execute(
         text(
-            "SELECT count(*), coalesce(extract(epoch FROM now() - min(received_at)), 0) "
-            "FROM webhook_events WHERE processed_at IS NULL"
-        )
+            "SELECT count(*) FILTER (WHERE attempts < :max_attempts), "
+            "coalesce(extract(epoch FROM now() - min(received_at) "
+            "FILTER (WHERE attempts < :max_attempts)), 0), "
+            "count(*) FILTER (WHERE attempts >= :max_attempts) "
+            "FROM webhook_events WHERE processed_at IS NULL AND dismissed_at IS NULL"
+        ),
+        {"max_attempts": MAX_ATTEMPTS},
     ).one()
     oldest = round(float(oldest))
-    return {"ok": oldest < WEBHOOK_BACKLOG_LIMIT, "waiting": waiting, "oldest_seconds": oldest}
+    return {
+        "ok": oldest < WEBHOOK_BACKLOG_LIMIT and parked == 0,
+        "waiting": waiting,
+        "oldest_seconds": oldest,
+        "parked": parked,
+    }
 
 
-def run_checks() -> dict[str, dict[str, object]]:
-    checks = {"database": _timed(_database)}
-    if not checks["database"]["ok"]:
-        db.session.rollback()
-    checks["redis"] = _timed(_redis)
-    checks["migrations"] = _timed(_migrations)
-    if not checks["migrations"]["ok"]:
-        db.session.rollback()
-    checks["webhooks"] = _timed(_webhooks)
-    if not checks["webhooks"]["ok"]:
-        db.session.rollback()
-    return checks
+def _run(checks: dict[str, object]) -> dict[str, dict[str, object]]:
+    results = {}
+    for name, check in checks.items():
+        results[name] = _timed(check)
+        if not results[name]["ok"]:
+            db.session.rollback()  # a failed statement leaves the transaction unusable
+    return results
+
+
+def readiness_checks() -> dict[str, dict[str, object]]:
+    """Whether this instance can serve: database, Redis, migrations at head (full detail)."""
+    return _run({"database": _database, "redis": _redis, "migrations": _migrations})
+
+
+def webhook_backlog() -> dict[str, object]:
+    """The alarm for provider events: not ok when one waited longer than
+    ``WEBHOOK_BACKLOG_LIMIT`` for a drain, or one is parked (failed too often and waits
+    for a person). Dismissed events do not count."""
+    return _run({"webhooks": _webhooks})["webhooks"]
+
+
+def public_view(checks: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
+    """Checks as anyone may see them: outcome, counts and error class; no message."""
+    return {
+        name: {key: check[key] for key in PUBLIC_KEYS if key in check}
+        for name, check in checks.items()
+    }

@@ -15,11 +15,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 
-from sqlalchemy import BigInteger, bindparam, select, text, update
+from sqlalchemy import BigInteger, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.extensions import db
-from app.models import WebhookEvent
+from app.models import User, WebhookEvent
 from app.providers import (
     CustomerReport,
     DisputeReport,
@@ -29,6 +29,7 @@ from app.providers import (
     lemonsqueezy,
     stripe,
 )
+from app.services import audit
 from app.services.commissions import settle_sales
 from app.services.sales import (
     SaleReport,
@@ -106,6 +107,7 @@ _CLAIM = text(
     """
     SELECT id FROM webhook_events
     WHERE processed_at IS NULL AND id <> ALL(:skip) AND attempts < :max_attempts
+      AND dismissed_at IS NULL
     ORDER BY id LIMIT :limit
     FOR UPDATE SKIP LOCKED
     """
@@ -114,7 +116,8 @@ _CLAIM = text(
 
 def claim_events(limit: int, skip: Collection[int] = ()) -> list[int]:
     """Lock up to ``limit`` unprocessed events, oldest first, that no one else holds and
-    that have not failed ``MAX_ATTEMPTS`` times (those wait for a person: see /healthz)."""
+    that have not failed ``MAX_ATTEMPTS`` times (those are parked: they wait for a person,
+    see ``retry_parked_event``) nor been dismissed."""
     params = {"skip": list(skip), "limit": limit, "max_attempts": MAX_ATTEMPTS}
     return list(db.session.scalars(_CLAIM, params))
 
@@ -154,13 +157,74 @@ def record_failure(event_pk: int, error: str) -> None:
 
 
 def has_stale_events(older_than: timedelta) -> bool:
-    """Whether an event has waited longer than ``older_than`` (its job was lost, or fails)."""
+    """Whether an event a drain would claim has waited longer than ``older_than`` (its job
+    was lost, or fails). Parked and dismissed events do not count: no drain takes them."""
     return bool(
         db.session.scalar(
             text(
                 "SELECT EXISTS (SELECT 1 FROM webhook_events WHERE processed_at IS NULL "
+                "AND attempts < :max_attempts AND dismissed_at IS NULL "
                 "AND received_at < clock_timestamp() - :age)"
             ),
-            {"age": older_than},
+            {"age": older_than, "max_attempts": MAX_ATTEMPTS},
         )
+    )
+
+
+# Parked: failed MAX_ATTEMPTS times, so no drain claims it; it waits for a person.
+_PARKED = (
+    WebhookEvent.processed_at.is_(None),
+    WebhookEvent.dismissed_at.is_(None),
+    WebhookEvent.attempts >= MAX_ATTEMPTS,
+)
+PARKED_LISTED = 200
+
+
+def parked_events(limit: int = PARKED_LISTED) -> list[WebhookEvent]:
+    """The parked events, oldest first, at most ``limit``."""
+    return list(
+        db.session.scalars(
+            select(WebhookEvent).where(*_PARKED).order_by(WebhookEvent.id).limit(limit)
+        )
+    )
+
+
+def _decide_parked(
+    event_pk: int, action: str, admin: User, **values: object
+) -> WebhookEvent | None:
+    # One conditional UPDATE: of two admins deciding at once, exactly one does.
+    event = db.session.scalars(
+        update(WebhookEvent)
+        .where(WebhookEvent.id == event_pk, *_PARKED)
+        .values(**values)
+        .returning(WebhookEvent)
+    ).one_or_none()
+    if event is None:
+        return None
+    audit.record(
+        action,
+        actor_id=admin.id,
+        subject_type="webhook_event",
+        subject_id=str(event.id),
+        provider=event.provider,
+        event_id=event.event_id,
+        event_type=event.event_type,
+        last_error=(event.last_error or "")[:500] or None,
+    )
+    return event
+
+
+def retry_parked_event(event_pk: int, admin: User) -> WebhookEvent | None:
+    """Put a parked event back in line: its attempts start again from 0 (its last error is
+    kept until the next try). Audited. None, changing nothing, when it is not parked (any
+    more). The caller requests a drain after the commit."""
+    return _decide_parked(event_pk, "webhook.retried", admin, attempts=0)
+
+
+def dismiss_parked_event(event_pk: int, admin: User) -> WebhookEvent | None:
+    """Give up on a parked event: it is never claimed again and no alarm counts it; the row
+    stays, with who dismissed it and when. Audited. None, changing nothing, when it is not
+    parked (any more)."""
+    return _decide_parked(
+        event_pk, "webhook.dismissed", admin, dismissed_at=func.now(), dismissed_by=admin.id
     )

@@ -1,0 +1,19 @@
+"""Form fields shared by the blueprints' forms."""
+
+from __future__ import annotations
+
+from wtforms import DecimalField
+
+
+class FiniteDecimalField(DecimalField):
+    """A ``DecimalField`` that refuses NaN, sNaN and infinities as invalid input.
+
+    ``Decimal`` parses them, but they are no amount: a signalling NaN makes ``NumberRange``
+    raise instead of failing validation, and the others would reach the database.
+    """
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if self.data is not None and not self.data.is_finite():
+            self.data = None
+            raise ValueError(self.gettext("Enter a number, like 49.90."))
