@@ -442,3 +442,25 @@ def test_lemon_renewal_refunds_reduce_the_renewal_commission(app, client):
     )
     run_jobs(app)
     assert db.session.scalar(select(Commission.status)) == "cancelled"
+
+
+def _nested(depth: int) -> bytes:
+    """``{"a": {"a": … 1 …}}``: ``depth`` objects, one inside the other."""
+    return b'{"a": ' * (depth - 1) + b'{"a": 1' + b"}" * depth
+
+
+@pytest.mark.parametrize("depth", [65, 1_000, 100_000])
+def test_a_signed_event_nested_too_deep_is_400_not_a_crash(client, depth):
+    stripe_body = b'{"id": "evt_deep", "type": "x", "data": ' + _nested(depth - 1) + b"}"
+    lemon_body = b'{"meta": {"event_name": "x"}, "data": {"attributes": ' + _nested(depth - 2)
+    lemon_body += b"}}"
+    for response in (_post_stripe(client, stripe_body), _post_lemon(client, lemon_body)):
+        assert response.status_code == 400
+        assert response.get_json()["error"].startswith("signature rejected: signed, but")
+    assert _count(WebhookEvent) == 0
+
+
+def test_a_signed_event_nested_64_deep_is_stored(client):
+    body = b'{"id": "evt_64", "type": "x", "data": ' + _nested(63) + b"}"
+    assert _post_stripe(client, body).status_code == 200
+    assert _count(WebhookEvent) == 1
