@@ -34,8 +34,10 @@ _ENDPOINTS = {
 def limit_body(_endpoint: str | None, _values: dict | None) -> None:
     """Webhook bodies may hold at most ``WEBHOOK_MAX_CONTENT_LENGTH`` bytes (413 beyond)."""
     # URL value preprocessors run before every before_request function, some of which read
-    # forms: the tighter limit has to hold before anything touches the body.
-    request.max_content_length = current_app.config["WEBHOOK_MAX_CONTENT_LENGTH"]
+    # forms: the tighter limit has to hold before anything touches the body. One byte more
+    # than allowed, because werkzeug cuts a chunked body at the limit without an error:
+    # a body that reaches limit + 1 is known to be too large (see receive).
+    request.max_content_length = current_app.config["WEBHOOK_MAX_CONTENT_LENGTH"] + 1
 
 
 @bp.errorhandler(RequestEntityTooLarge)
@@ -60,9 +62,15 @@ def receive(name: str):
     signature = request.headers.get(header)
     if signature is None or not shape.fullmatch(signature):
         return jsonify(error=f"signature rejected: missing or malformed {header} header"), 400
+    limit = current_app.config["WEBHOOK_MAX_CONTENT_LENGTH"]
+    if (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge()
+    body = request.get_data(cache=False)
+    if len(body) > limit:  # a chunked body, cut at limit + 1
+        raise RequestEntityTooLarge()
     try:
         event = PROVIDER_MODULES[provider].verify(
-            request.get_data(cache=False), signature, current_app.config[secret_setting]
+            body, signature, current_app.config[secret_setting]
         )
     except SignatureError as exc:
         return jsonify(error=f"signature rejected: {exc}"), 400
