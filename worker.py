@@ -1,6 +1,9 @@
 """Start an RQ worker on the configured queues, each job inside the Flask app context.
 
 python worker.py [--burst] [--with-scheduler]
+
+Every worker sweeps for lost webhook drains and sales when it starts and about every minute
+after; ``--with-scheduler`` also runs RQ's scheduler, which retries failed jobs with backoff.
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ import argparse
 import logging
 
 from app import create_app
-from app.jobs.webhooks import schedule_sweep
 from app.jobs.worker import build_worker
 
 
@@ -21,10 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     app = create_app()
-    worker = build_worker(app, args.queues)
-    if args.with_scheduler:
-        with app.app_context():
-            schedule_sweep()
+    worker = build_worker(app, args.queues, sweeps=True)
     worker.work(burst=args.burst, with_scheduler=args.with_scheduler)
     return 0
 

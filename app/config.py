@@ -54,6 +54,11 @@ class Config:
         self.FERNET_KEYS = env.get("FERNET_KEYS", "")
         self.STRIPE_WEBHOOK_SECRET = env.get("STRIPE_WEBHOOK_SECRET", "")
         self.LEMONSQUEEZY_WEBHOOK_SECRET = env.get("LEMONSQUEEZY_WEBHOOK_SECRET", "")
+        # Request bodies in bytes: larger ones answer 413 and are never read whole.
+        self.MAX_CONTENT_LENGTH = int(env.get("MAX_CONTENT_LENGTH", str(2 * 1024 * 1024)))
+        self.WEBHOOK_MAX_CONTENT_LENGTH = int(
+            env.get("WEBHOOK_MAX_CONTENT_LENGTH", str(1024 * 1024))
+        )
         self.SESSION_COOKIE_SECURE = _bool(
             "SESSION_COOKIE_SECURE", urlsplit(self.PUBLIC_BASE_URL).scheme == "https"
         )

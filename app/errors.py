@@ -14,6 +14,7 @@ _MESSAGES = {
     403: "You do not have access to this page.",
     404: "We could not find that page. The link may be mistyped or out of date.",
     405: "That action is not available here.",
+    413: "What you sent is too large. Send less and try again.",
     422: "Some of what you entered needs fixing.",
     429: "Too many attempts. Please wait a moment and try again.",
     500: "Something went wrong on our side. We have been told and are looking into it.",

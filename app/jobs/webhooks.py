@@ -1,5 +1,9 @@
 """Draining provider events in batches, with retries, and the sweeper for lost jobs.
 
+The sweep runs in the workers themselves (``app.jobs.worker``): once at every start, then
+about every minute. It does not depend on RQ's scheduler, whose lock a crashed worker holds
+for a minute and a new one retries only in its maintenance pass.
+
 Volume: a drain job processes events 500 at a time (one accrual statement per batch); the
 webhook endpoint requests a drain after each commit, but a short-lived Redis flag keeps at
 most one drain waiting in the queue, so a burst of events costs a few jobs, not one each.
@@ -7,8 +11,6 @@ most one drain waiting in the queue, so a burst of events costs a few jobs, not 
 
 from __future__ import annotations
 
-import math
-import time
 from datetime import timedelta
 
 from flask import current_app
@@ -23,6 +25,7 @@ from app.services.webhooks import claim_events, has_stale_events, process_events
 BATCH_SIZE = 500
 DRAIN_FLAG = "webhooks:drain-requested"
 DRAIN_FLAG_TTL = 30  # seconds: a lost drain job is re-requested by the next event anyway
+SWEEP_FLAG = "webhooks:swept"
 SWEEP_EVERY = 60  # seconds
 SWEEP_AFTER = timedelta(seconds=60)  # an event this old without processing lost its job
 
@@ -72,24 +75,22 @@ def process_webhook_event_job(event_pk: int, reraise: bool = True) -> bool:
     return True
 
 
-def sweep_webhook_events_job() -> bool:
-    """Request a drain if any event waited too long, settle sales whose job was lost (an
-    admin's sale enqueued while Redis was down), then schedule the next sweep."""
-    stale = has_stale_events(SWEEP_AFTER)
+def sweep(older_than: timedelta = SWEEP_AFTER) -> bool:
+    """Request a drain if an event waited longer than ``older_than`` and settle sales whose
+    job was lost (an admin's sale enqueued while Redis was down). Idempotent: drains and
+    settling may run twice. Whether there was anything to do."""
+    stale = has_stale_events(older_than)
     if stale:
         get_queue().enqueue(drain_webhook_events_job, retry=RETRY)
-    if sale_ids := unaccrued_sale_ids(SWEEP_AFTER):
+    if sale_ids := unaccrued_sale_ids(older_than):
         get_queue().enqueue(settle_sales_job, sale_ids, retry=RETRY)
-    schedule_sweep()
     return stale or bool(sale_ids)
 
 
-def schedule_sweep() -> None:
-    """The next sweep, by RQ's scheduler. Its job id names the minute it runs in, so any
-    number of schedulers (or restarts) agree on one sweep per minute."""
-    slot = math.ceil((time.time() + 1) / SWEEP_EVERY) * SWEEP_EVERY
-    get_queue().enqueue_in(
-        timedelta(seconds=slot - time.time()),
-        sweep_webhook_events_job,
-        job_id=f"sweep-webhook-events-{slot}",
-    )
+def sweep_if_due() -> bool:
+    """``sweep()`` at most once per ``SWEEP_EVERY`` seconds, whichever worker asks first
+    (a Redis key, not RQ's scheduler). Whether this call swept."""
+    if not get_redis().set(SWEEP_FLAG, 1, nx=True, ex=SWEEP_EVERY):
+        return False
+    sweep()
+    return True

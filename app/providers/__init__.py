@@ -29,15 +29,37 @@ class VerifiedEvent:
     body: str  # the signed body as received (stored as is)
 
 
+# Provider events nest about 10 levels deep; far deeper JSON is refused rather than walked
+# (Python's parser and encoder recurse once per level and fail near 1,000).
+MAX_JSON_DEPTH = 64
+
+
+def _json_depth(value: object, limit: int) -> int:
+    """How deep ``value`` nests objects and arrays (a scalar is 0), counted without recursion;
+    stops counting once past ``limit``."""
+    deepest, stack = 0, [(value, 1)]
+    while stack and deepest <= limit:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
 def parse_body(raw_body: bytes) -> tuple[str, dict]:
-    """The body as text and as JSON; anything else is refused like a bad signature."""
+    """The body as text and as a JSON object nested at most ``MAX_JSON_DEPTH`` levels;
+    anything else is refused like a bad signature (never a crash)."""
     try:
         body = raw_body.decode("utf-8")
         payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise SignatureError(f"signed, but not a JSON event: {exc}") from exc
     if not isinstance(payload, dict):
         raise SignatureError("signed, but not a JSON object")
+    if _json_depth(payload, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise SignatureError(f"signed, but nested deeper than {MAX_JSON_DEPTH} levels")
     if "\\u0000" in body:  # JSONB cannot hold a NUL character
         raise SignatureError("signed, but holds a NUL character, which cannot be stored")
     try:  # nor a lone surrogate (\\ud800 alone is valid JSON, not valid text)
