@@ -19,6 +19,7 @@ from app.services.demo import (
     demo_email,
     record_demo_sales,
 )
+from app.services.emails import normalize_email
 from app.services.network_generator import AlreadyGenerated, generate_network
 from app.services.program import seed_program_defaults
 
@@ -37,6 +38,8 @@ def seed_command() -> None:
 @click.password_option(help="Prompted for (twice) when not given.")
 def create_admin_command(email: str, username: str, password: str) -> None:
     """Create an admin account."""
+    if normalize_email(email) is None:
+        raise click.BadParameter("not a valid email address", param_hint="--email")
     try:
         user = create_user(username=username, email=email, password=password, is_admin=True)
         db.session.commit()

@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import select
 import socket
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.services_under_test import ROOT
-from tests.signing import LEMON_SECRET, STRIPE_SECRET, stripe_headers
+from tests.gunicorn_server import gunicorn
+from tests.signing import stripe_headers
 
 HUGE = 200 * 1024 * 1024  # bytes sent at most, streamed, never held by the test
 GROWTH_LIMIT_KB = 50 * 1024  # the worker's peak memory may grow this much at most
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _children(pid: int) -> list[int]:
@@ -49,54 +39,16 @@ def _peak_rss_kb(pid: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def gunicorn(app):
-    """One sync gunicorn worker serving the app on the test database and Redis; always
-    stopped."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "REDIS_URL": app.config["REDIS_URL"],
-        "SECRET_KEY": "test-secret",
-        "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,
-        "LEMONSQUEEZY_WEBHOOK_SECRET": LEMON_SECRET,
-    }
-    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
-    with tempfile.TemporaryFile() as log:
-        server = subprocess.Popen(
-            [*command, "--timeout", "30", "--no-control-socket", "app:create_app()"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                assert server.poll() is None, "gunicorn exited"
-                try:
-                    requests.get(f"{base}/login", timeout=5)
-                    break
-                except requests.ConnectionError:
-                    assert time.monotonic() < deadline, "gunicorn did not start in 30 s"
-                    time.sleep(0.2)
-            [worker] = _children(server.pid)
-            # Warm up every path measured below, so that only the bodies could grow it.
-            over_the_limit = b"x" * (3 << 20)  # the default app-wide limit is 2 MiB
-            requests.post(f"{base}/login", data=over_the_limit, headers=FORM, timeout=10)
-            for provider in ("stripe", "lemonsqueezy"):
-                requests.post(f"{base}/webhooks/{provider}", data=b"{}", timeout=10)
-            yield port, worker
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
-            log.seek(0)
-            sys.stdout.write(log.read().decode(errors="replace")[-4000:])
+def gunicorn_worker(app):
+    """One sync gunicorn worker, warmed up on every path measured below (so that only the
+    bodies could grow it): its port and pid."""
+    with gunicorn(app) as served:
+        [worker] = _children(served.pid)
+        over_the_limit = b"x" * (3 << 20)  # the default app-wide limit is 2 MiB
+        requests.post(f"{served.url}/login", data=over_the_limit, headers=FORM, timeout=10)
+        for provider in ("stripe", "lemonsqueezy"):
+            requests.post(f"{served.url}/webhooks/{provider}", data=b"{}", timeout=10)
+        yield served.port, worker
 
 
 def _post_huge(port: int, path: str, headers: dict, chunked: bool) -> int:
@@ -148,8 +100,8 @@ def _post_huge(port: int, path: str, headers: dict, chunked: bool) -> int:
         "form-chunked",
     ],
 )
-def test_a_huge_body_leaves_the_worker_small(gunicorn, path, headers, chunked, status):
-    port, worker = gunicorn
+def test_a_huge_body_leaves_the_worker_small(gunicorn_worker, path, headers, chunked, status):
+    port, worker = gunicorn_worker
     before = _peak_rss_kb(worker)
     assert _post_huge(port, path, headers, chunked) == status
     assert _peak_rss_kb(worker) - before < GROWTH_LIMIT_KB

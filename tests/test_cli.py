@@ -41,6 +41,14 @@ def test_create_admin_with_taken_email_fails_cleanly(runner):
     assert "already exists" in result.output
 
 
+def test_create_admin_with_an_invalid_email_fails_cleanly(runner):
+    args = ["create-admin", "--email", "boss@@example", "--username", "boss"]
+    result = runner.invoke(args=args, input="a-long-password\na-long-password\n")
+    assert result.exit_code == 2, result.output
+    assert "not a valid email address" in result.output
+    assert db.session.scalar(select(func.count()).select_from(User)) == 0
+
+
 def test_demo_builds_a_network_several_tiers_deep_and_is_idempotent(runner):
     first = runner.invoke(args=["demo"])
     assert first.exit_code == 0, first.output

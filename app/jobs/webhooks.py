@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from app.extensions import db
 from app.jobs.queueing import RETRY, get_queue, get_redis
 from app.jobs.sales import settle_sales_job
+from app.providers import MalformedEvent
 from app.services.sales import unaccrued_sale_ids
 from app.services.webhooks import claim_events, has_stale_events, process_events, record_failure
 
@@ -43,36 +44,43 @@ def request_drain() -> None:
 def drain_webhook_events_job(batch_size: int = BATCH_SIZE) -> int:
     """Process every unprocessed event, a batch per transaction. Safe to run twice or on
     several workers at once. A batch that fails is retried event by event, so one bad event
-    is noted (``last_error``) and skipped while the others go through."""
+    is noted (``last_error``) and skipped while the others go through; the job then fails
+    (and RQ retries it with backoff) when an event may succeed later. Malformed events are
+    parked for a person at once: no retry can change them."""
     get_redis().delete(DRAIN_FLAG)  # events stored from now on request another drain
-    done, failed = 0, set()
-    while event_pks := claim_events(batch_size, skip=failed):
+    done, failed, parked = 0, set(), set()
+    while event_pks := claim_events(batch_size, skip=failed | parked):
         try:
             done += process_events(event_pks)
             db.session.commit()
         except Exception:
             db.session.rollback()
             for event_pk in event_pks:
-                if not process_webhook_event_job(event_pk, reraise=False):
+                outcome = process_webhook_event(event_pk)
+                if outcome == "failed":
                     failed.add(event_pk)
+                elif outcome == "parked":
+                    parked.add(event_pk)
+                else:
+                    done += 1
     if failed:
         raise RuntimeError(f"{len(failed)} events failed; see webhook_events.last_error")
     return done
 
 
-def process_webhook_event_job(event_pk: int, reraise: bool = True) -> bool:
-    """Apply one event alone (in its own transaction). A failure is noted on the event."""
+def process_webhook_event(event_pk: int) -> str:
+    """Apply one event alone, in its own transaction: "processed", "failed" (noted on the
+    event, to be retried) or "parked" (malformed: noted, and left for a person)."""
     try:
         process_events([event_pk])
         db.session.commit()
     except Exception as exc:
         db.session.rollback()
-        record_failure(event_pk, f"{type(exc).__name__}: {exc}")
+        is_malformed = isinstance(exc, MalformedEvent)
+        record_failure(event_pk, f"{type(exc).__name__}: {exc}", is_final=is_malformed)
         db.session.commit()
-        if reraise:
-            raise
-        return False
-    return True
+        return "parked" if is_malformed else "failed"
+    return "processed"
 
 
 def sweep(older_than: timedelta = SWEEP_AFTER) -> bool:

@@ -147,12 +147,14 @@ def process_events(event_pks: list[int]) -> int:
     return len(events)
 
 
-def record_failure(event_pk: int, error: str) -> None:
-    """Note a failed attempt (in its own transaction, after the failed one rolled back)."""
+def record_failure(event_pk: int, error: str, *, is_final: bool = False) -> None:
+    """Note a failed attempt (in its own transaction, after the failed one rolled back). A
+    final failure (a malformed event: retrying cannot change it) parks the event at once."""
+    attempts = MAX_ATTEMPTS if is_final else WebhookEvent.attempts + 1
     db.session.execute(
         update(WebhookEvent)
         .where(WebhookEvent.id == event_pk)
-        .values(attempts=WebhookEvent.attempts + 1, last_error=error[:2000])
+        .values(attempts=attempts, last_error=error[:2000])
     )
 
 

@@ -32,7 +32,8 @@ def _browser(base: str, path: str = "/login") -> tuple[requests.Session, str]:
 def test_parallel_wrong_passwords_are_evaluated_at_most_the_limit(app):
     make_user(email=EMAIL)
     attempts = 30
-    with gunicorn(app, workers=2, threads=attempts // 2) as base:
+    with gunicorn(app, workers=2, threads=attempts // 2) as served:
+        base = served.url
         browser, token = _browser(base)
         start = threading.Barrier(attempts)
 
@@ -49,7 +50,8 @@ def test_parallel_wrong_passwords_are_evaluated_at_most_the_limit(app):
 
 def test_without_redis_sign_in_is_refused_with_a_clear_message_not_a_500(app):
     make_user(email=EMAIL)
-    with gunicorn(app, REDIS_URL="redis://127.0.0.1:1/0") as base:
+    with gunicorn(app, REDIS_URL="redis://127.0.0.1:1/0") as served:
+        base = served.url
         assert requests.get(f"{base}/", timeout=30).status_code == 200
         browser, token = _browser(base)
         for headers in ({}, {"HX-Request": "true"}):
@@ -73,7 +75,8 @@ def test_without_redis_sign_in_is_refused_with_a_clear_message_not_a_500(app):
 def test_htmx_login_with_a_non_ascii_next_keeps_the_session(app):
     make_user(email=EMAIL)
     target = "/network?q=jürgen✓"
-    with gunicorn(app) as base:
+    with gunicorn(app) as served:
+        base = served.url
         browser, token = _browser(base)
         response = browser.post(
             f"{base}/login",
