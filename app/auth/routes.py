@@ -160,13 +160,7 @@ def password():
             attempt = count_attempt((PASSWORD_PER_USER, (current_user.id,)))
         except Throttled as refused:
             if refused.status == 429:
-                audit.record(
-                    "user.password_rate_limited",
-                    actor_id=current_user.id,
-                    subject_type="user",
-                    subject_id=current_user.id,
-                    ip_hash=request_ip_hash(),
-                )
+                audit.record_own("user.password_rate_limited", current_user.id, request_ip_hash())
                 db.session.commit()
             return _refused(page, fragment, form, refused)
         errors = change_password(

@@ -173,12 +173,10 @@ def register_user(
             raise
         errors = {FORM: NOT_CREATED} if problem[0] == "email" else dict([problem])
         raise RegistrationRejected(errors) from exc
-    audit.record(
+    audit.record_own(
         "user.registered",
-        actor_id=user.id,
-        subject_type="user",
-        subject_id=user.id,
-        ip_hash=ip_hash,
+        user.id,
+        ip_hash,
         referrer_id=referrer.id if referrer else None,
     )
     if referrer is not None:
@@ -223,24 +221,12 @@ def change_password(user: User, current: str, new: str, ip_hash: str) -> dict[st
     signs the current one in again. Flushes only.
     """
     if not verify_password(user.password_hash, current):
-        audit.record(
-            "user.password_change_failed",
-            actor_id=user.id,
-            subject_type="user",
-            subject_id=user.id,
-            ip_hash=ip_hash,
-        )
+        audit.record_own("user.password_change_failed", user.id, ip_hash)
         return {"current_password": "That is not your current password."}
     problem = password_problem(new, email=user.email, username=user.username)
     if problem:
         return {"new_password": problem}
     user.password_hash = hash_password(new)
-    audit.record(
-        "user.password_changed",
-        actor_id=user.id,
-        subject_type="user",
-        subject_id=user.id,
-        ip_hash=ip_hash,
-    )
+    audit.record_own("user.password_changed", user.id, ip_hash)
     end_all_sessions(user, reason="password_changed", ip_hash=ip_hash)
     return {}

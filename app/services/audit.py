@@ -28,3 +28,15 @@ def record(
     )
     db.session.add(entry)
     return entry
+
+
+def record_own(action: str, user_id: str, ip_hash: str | None = None, **details: Any) -> AuditEntry:
+    """An action a user took on their own account (actor and subject are the user)."""
+    return record(
+        action,
+        actor_id=user_id,
+        subject_type="user",
+        subject_id=user_id,
+        ip_hash=ip_hash,
+        **details,
+    )

@@ -42,12 +42,10 @@ def end_all_sessions(user: User, *, reason: str, ip_hash: str | None = None) -> 
     """Rotate the user's session token: every session and remember-me cookie issued so far
     stops working, on every device. Audited with ``reason``. Flushes only."""
     user.session_token = secrets.token_urlsafe(32)
-    audit.record(
+    audit.record_own(
         "user.sessions_ended",
-        actor_id=user.id,
-        subject_type="user",
-        subject_id=user.id,
-        ip_hash=ip_hash,
+        user.id,
+        ip_hash,
         reason=reason,
     )
     db.session.flush()
