@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from types import ModuleType
 
 from app.money import minor_units
 from app.services.sales import SaleReport, sale_date_problem
@@ -75,6 +76,20 @@ class MalformedEvent(ValueError):
     We never guess what the provider meant."""
 
 
+def read_reports(provider: ModuleType, payload: dict) -> list[Report]:
+    """``provider.reports(payload)``; a payload not shaped as the provider sends it (a
+    string where an object belongs, a missing key) is a ``MalformedEvent`` like any other
+    unreadable event: parked with a clear error, never retried."""
+    try:
+        return provider.reports(payload)
+    except MalformedEvent:
+        raise
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise MalformedEvent(
+            f"not shaped as the provider sends it: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
 @dataclass(frozen=True)
 class RefundReport:
     provider: str
@@ -109,11 +124,6 @@ _CURRENCY = re.compile(r"[A-Za-z]{3}")
 MAX_EMAIL_LENGTH = 320
 
 
-def from_minor_units(value: int, currency: str) -> Decimal:
-    """Providers send integers in the currency's minor unit (cents, yen, fils)."""
-    return Decimal(value).scaleb(-minor_units(currency))
-
-
 def currency_of(obj: dict, key: str = "currency") -> str:
     """``obj[key]`` as an upper-case ISO code: exactly three ASCII letters, nothing around
     them (a padded code would be stored as one currency and flagged as another)."""
@@ -123,13 +133,15 @@ def currency_of(obj: dict, key: str = "currency") -> str:
     return value.upper()
 
 
-def minor_amount(obj: dict, key: str, currency: str) -> Decimal:
+def minor_amount(obj: dict, key: str, currency: str, exponent: int | None = None) -> Decimal:
     """``obj[key]``, an exact integer count of minor units (not a bool, float or text),
-    between 0 and ``MAX_MINOR_AMOUNT``, as a ``Decimal`` in the currency's major unit."""
+    between 0 and ``MAX_MINOR_AMOUNT``, as a ``Decimal`` in the currency's major unit.
+    A minor unit is 10**-exponent of it: the ISO 4217 exponent unless the provider says
+    otherwise."""
     value = obj.get(key)
     if type(value) is not int or not 0 <= value <= MAX_MINOR_AMOUNT:
         raise MalformedEvent(f"{key} must be a whole number of minor units, got {value!r}")
-    return from_minor_units(value, currency)
+    return Decimal(value).scaleb(-(minor_units(currency) if exponent is None else exponent))
 
 
 def sale_time(value: datetime, key: str) -> datetime:

@@ -87,11 +87,16 @@ _REFUNDS = {"order_refunded": "order", "subscription_payment_refunded": "invoice
 
 
 def _text(value: object) -> str | None:
-    return None if value is None else str(value)
+    """An id as text; longer than any id Lemon Squeezy makes (and we store) is malformed."""
+    if value is None:
+        return None
+    if len(text := str(value)) > 200:
+        raise MalformedEvent(f"an id of {len(text)} characters is not a Lemon Squeezy id")
+    return text
 
 
 def _object_id(data: dict) -> str:
     value = data.get("id")
     if type(value) not in (str, int) or not str(value):
         raise MalformedEvent(f"data.id must name the object, got {value!r:.80}")
-    return str(value)
+    return _text(value)

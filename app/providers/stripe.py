@@ -70,6 +70,21 @@ def _payment_keys(obj: dict, *, own_id: bool = True) -> tuple[str, ...]:
     return keys
 
 
+# Stripe's own minor units ("Supported currencies"): these are zero-decimal, these
+# three-decimal, and every other currency two-decimal — ISK, HUF and TWD included, whatever
+# ISO 4217 says.
+_ZERO_DECIMAL = frozenset(
+    {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA"}
+    | {"PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"}
+)
+_THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
+
+
+def _amount(obj: dict, key: str, currency: str) -> Decimal:
+    exponent = 0 if currency in _ZERO_DECIMAL else 3 if currency in _THREE_DECIMAL else 2
+    return minor_amount(obj, key, currency, exponent)
+
+
 def _part(obj: dict, key: str) -> dict:
     value = obj.get(key)
     if not isinstance(value, dict):
@@ -87,17 +102,17 @@ def reports(payload: dict) -> list[Report]:
     """What the event says, in our terms. A sale, refund or dispute that does not state its
     amount, currency and time exactly raises ``MalformedEvent``."""
     kind = payload.get("type")
-    obj = payload.get("data", {}).get("object", {})
-    if kind == "checkout.session.completed":
+    obj = _part(_part(payload, "data"), "object")
+    if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
         return _checkout(payload, obj)
     if kind == "invoice.paid":
         return _invoice(obj)
     if kind == "charge.refunded":
-        refunded = minor_amount(obj, "amount_refunded", currency_of(obj))
+        refunded = _amount(obj, "amount_refunded", currency_of(obj))
         keys = _payment_keys(obj)
         return [RefundReport(PROVIDER, keys[0], refunded, aliases=keys[1:])]
     if kind in ("charge.dispute.created", "charge.dispute.closed"):
-        disputed = minor_amount(obj, "amount", currency_of(obj))
+        disputed = _amount(obj, "amount", currency_of(obj))
         keys = _payment_keys(obj, own_id=False)
         if kind == "charge.dispute.created":
             return [DisputeReport(PROVIDER, keys[0], disputed, aliases=keys[1:])]
@@ -113,14 +128,14 @@ def _invoice(obj: dict) -> list[Report]:
     ``total - total_excluding_tax`` (``tax`` in older API versions), the share of it that
     was paid when a balance covered part of the invoice."""
     currency = currency_of(obj)
-    amount = minor_amount(obj, "amount_paid", currency)
+    amount = _amount(obj, "amount_paid", currency)
     if not amount:
         return []
-    total = minor_amount(obj, "total", currency)
+    total = _amount(obj, "total", currency)
     if obj.get("total_excluding_tax") is not None:
-        tax = _tax(total - minor_amount(obj, "total_excluding_tax", currency), total)
+        tax = _tax(total - _amount(obj, "total_excluding_tax", currency), total)
     else:  # API versions before total_excluding_tax
-        tax = _tax(minor_amount(obj, "tax", currency), total)
+        tax = _tax(_amount(obj, "tax", currency), total)
     if total != amount:
         tax = min(amount, quantize(tax * amount / total, currency)) if total else Decimal(0)
     keys = _payment_keys(obj)
@@ -150,7 +165,7 @@ def _checkout(payload: dict, obj: dict) -> list[Report]:
     # Subscriptions are sales per paid invoice (invoice.paid), the first one included.
     if obj.get("mode") == "payment" and obj.get("payment_status") == "paid":
         currency = currency_of(obj)
-        amount = minor_amount(obj, "amount_total", currency)
+        amount = _amount(obj, "amount_total", currency)
         keys = _payment_keys(obj)
         found.append(
             SaleReport(
@@ -159,7 +174,7 @@ def _checkout(payload: dict, obj: dict) -> list[Report]:
                 aliases=keys[1:],
                 amount=amount,
                 tax_amount=_tax(
-                    minor_amount(_part(obj, "total_details"), "amount_tax", currency), amount
+                    _amount(_part(obj, "total_details"), "amount_tax", currency), amount
                 ),
                 currency=currency,
                 # Paid when the session completed (the event), not when it was opened.

@@ -12,43 +12,49 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, VARCHAR
+from sqlalchemy.orm import aliased
 
 from app.extensions import db
-from app.models import REFERRAL_TRANSITIONS, Commission, Sale
+from app.models import REFERRAL_TRANSITIONS, Commission, ReferralFlag, Sale
 from app.money import minor_units, quantize
 from app.services import ledger
 from app.services.program import get_settings
 from app.services.sales import lock_sale
 
-_ACCRUE = text(
-    """
-    WITH st AS (SELECT * FROM referral_program_settings),
+# The sales about to accrue, what each upline's terms are (``terms``) and who earns at least
+# one minor unit (``earning``): shared by accrual and the self-purchase signal, so that a
+# sale is flagged only where a commission would be paid. ``considered`` sales are decided by
+# this accrual, whether or not they earn (a payment past the recurring limit earns nothing,
+# for good).
+EARNING_TERMS = """
+    st AS (SELECT * FROM referral_program_settings),
+    considered AS (
+        SELECT s.* FROM sales s
+        WHERE s.id = ANY(:sale_ids) AND s.accrued_at IS NULL
+          AND s.buyer_id IS NOT NULL AND s.amount IS NOT NULL AND NOT s.is_foreign_currency
+    ),
     eligible AS (
         SELECT s.id AS sale_id, s.buyer_id, s.occurred_at,
                CASE WHEN st.commission_base = 'including_tax' THEN s.amount
                     ELSE s.amount - s.tax_amount END AS amount,
                st.commission_base = 'including_tax' AS base_includes_tax
-        FROM sales s, st
-        WHERE s.id = ANY(:sale_ids) AND s.accrued_at IS NULL
-          AND s.buyer_id IS NOT NULL AND s.amount IS NOT NULL AND NOT s.is_foreign_currency
-          AND (st.max_recurring_payments IS NULL OR s.subscription_id IS NULL
-               OR (SELECT count(*) FROM sales p
-                   WHERE p.provider = s.provider AND p.subscription_id = s.subscription_id
-                     AND p.amount IS NOT NULL
-                     AND (p.occurred_at, p.id) <= (s.occurred_at, s.id))
-                  <= st.max_recurring_payments)
+        FROM considered s, st
+        WHERE st.max_recurring_payments IS NULL OR s.subscription_id IS NULL
+              OR (SELECT count(*) FROM sales p
+                  WHERE p.provider = s.provider AND p.subscription_id = s.subscription_id
+                    AND p.amount IS NOT NULL
+                    AND (p.occurred_at, p.id) <= (s.occurred_at, s.id))
+                 <= st.max_recurring_payments
     ),
     terms AS (
-        SELECT e.sale_id, r.id AS referral_id, r.referrer_id, r.tier, e.amount, e.occurred_at,
-               e.base_includes_tax,
+        SELECT e.sale_id, e.buyer_id, r.id AS referral_id, r.referrer_id, r.tier, e.amount,
+               e.occurred_at, e.base_includes_tax,
                CASE WHEN NOT st.is_mlm_enabled THEN st.default_commission_rate
                     ELSE coalesce(t.commission_rate,
                                   CASE WHEN r.tier = 1 THEN st.default_commission_rate END)
                END AS rate,
-               EXISTS (SELECT 1 FROM referral_flags f
-                       WHERE f.referred_user_id = e.buyer_id AND f.status = 'open') AS is_held,
                st.hold_days
         FROM eligible e
         CROSS JOIN st
@@ -58,15 +64,27 @@ _ACCRUE = text(
         WHERE r.status <> 'cancelled' AND NOT u.is_suspended
           AND r.tier <= CASE WHEN st.is_mlm_enabled THEN st.max_tier_level ELSE 1 END
     ),
+    earning AS (
+        SELECT * FROM terms WHERE rate IS NOT NULL AND round(amount * rate, :minor) > 0
+    )
+"""
+_ACCRUE = text(
+    "WITH"  # noqa: S608 (constant SQL put together, no input)
+    + EARNING_TERMS
+    + """,
     inserted AS (
         INSERT INTO commissions (id, user_id, referral_id, sale_id, tier, rate, base_amount,
                                  base_includes_tax, gross_amount, amount, status, payable_at)
         SELECT new_id(), referrer_id, referral_id, sale_id, tier, rate, amount, base_includes_tax,
                round(amount * rate, :minor), round(amount * rate, :minor),
-               CASE WHEN is_held THEN 'held' ELSE 'pending' END,
+               -- An open flag holds what it covers: a sign-up flag (no sale) all of the
+               -- buyer's commissions, a self-purchase flag those of its sale.
+               CASE WHEN EXISTS (SELECT 1 FROM referral_flags f
+                                 WHERE f.referred_user_id = buyer_id AND f.status = 'open'
+                                   AND (f.sale_id IS NULL OR f.sale_id = earning.sale_id))
+                    THEN 'held' ELSE 'pending' END,
                occurred_at + make_interval(days => hold_days)
-        FROM terms
-        WHERE rate IS NOT NULL AND round(amount * rate, :minor) > 0
+        FROM earning
         ORDER BY sale_id, tier
         ON CONFLICT (sale_id, tier) DO NOTHING
         RETURNING id, user_id, amount, status, payable_at
@@ -84,7 +102,7 @@ _ACCRUE = text(
     ),
     marked AS (
         UPDATE sales SET accrued_at = now()
-        WHERE id IN (SELECT sale_id FROM eligible) AND accrued_at IS NULL
+        WHERE id IN (SELECT id FROM considered) AND accrued_at IS NULL
     )
     SELECT count(*) FROM inserted
     """
@@ -149,7 +167,7 @@ def adjust_for_refunds(sale_id: str) -> None:
     which may take the balance below zero, to be netted from later payouts).
     """
     sale = lock_sale(sale_id)
-    if sale.amount is None:
+    if sale is None or sale.amount is None:  # merged into its sale, or not paid yet
         return
     currency = get_settings().currency
     # Final only when no open dispute can still be won back.
@@ -222,22 +240,36 @@ def settle_sales(sale_ids: list[str], reported: Iterable[str] = ()) -> None:
         adjust_for_refunds(sale_id)
 
 
-def _held_commissions(buyer_id: str) -> list[Commission]:
-    return list(
-        db.session.scalars(
-            select(Commission)
-            .join(Sale, Sale.id == Commission.sale_id)
-            .where(Sale.buyer_id == buyer_id, Commission.status == "held")
-            .order_by(Commission.id)
-            .with_for_update(of=Commission)
+def _held_commissions(flag: ReferralFlag) -> list[Commission]:
+    """The held commissions ``flag`` covers (all of its buyer's, or its sale's) that no other
+    open flag still holds, locked."""
+    other = aliased(ReferralFlag)
+    still_held = (
+        select(other.id)
+        .where(
+            other.referred_user_id == flag.referred_user_id,
+            other.status == "open",
+            other.id != flag.id,
+            or_(other.sale_id.is_(None), other.sale_id == Commission.sale_id),
         )
+        .exists()
     )
+    query = (
+        select(Commission)
+        .join(Sale, Sale.id == Commission.sale_id)
+        .where(Sale.buyer_id == flag.referred_user_id, Commission.status == "held", ~still_held)
+        .order_by(Commission.id)
+        .with_for_update(of=Commission)
+    )
+    if flag.sale_id is not None:
+        query = query.where(Commission.sale_id == flag.sale_id)
+    return list(db.session.scalars(query))
 
 
-def _decide_held(buyer_id: str, new_status: str) -> int:
+def _decide_held(flag: ReferralFlag, new_status: str) -> int:
     """Take each held commission's money out of "held"; released ones accrue again at their
     payable date, cancelled ones are gone."""
-    held = _held_commissions(buyer_id)
+    held = _held_commissions(flag)
     for commission in held:
         ledger.append(
             commission.user_id, "reversal", -commission.amount, ledger.HELD_UNTIL,
@@ -252,11 +284,13 @@ def _decide_held(buyer_id: str, new_status: str) -> int:
     return len(held)
 
 
-def release_held(buyer_id: str) -> int:
-    """A cleared flag: the buyer's held commissions become pending."""
-    return _decide_held(buyer_id, "pending")
+def release_held(flag: ReferralFlag) -> int:
+    """A cleared flag: the held commissions it covers become pending (those another open
+    flag holds stay held)."""
+    return _decide_held(flag, "pending")
 
 
-def cancel_held(buyer_id: str) -> int:
-    """A confirmed flag: the buyer's held commissions are cancelled."""
-    return _decide_held(buyer_id, "cancelled")
+def cancel_held(flag: ReferralFlag) -> int:
+    """A confirmed flag: the held commissions it covers are cancelled (those another open
+    flag holds stay held, for that flag's decision)."""
+    return _decide_held(flag, "cancelled")

@@ -5,16 +5,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, VARCHAR, insert
 from sqlalchemy.orm import aliased
 
 from app.extensions import db
 from app.models import REFERRAL_TRANSITIONS, Referral, ReferralFlag, User
 from app.models.base import new_id
+from app.money import minor_units
 from app.services import audit
-from app.services.commissions import cancel_held, release_held, serialize_accruals
+from app.services.commissions import (
+    EARNING_TERMS,
+    cancel_held,
+    release_held,
+    serialize_accruals,
+)
 from app.services.emails import normalize_email
+from app.services.program import get_settings
 
 SAME_IP_WINDOW = timedelta(hours=24)
 _DOTLESS_DOMAINS = {"gmail.com", "googlemail.com"}
@@ -62,18 +69,20 @@ def flag_suspicious_referral(user: User, referrer: User, ip_hash: str) -> list[R
     return created
 
 
+# Each earning upline of each sale about to accrue, with what the payment says of its payer.
 _SELF_PURCHASE_CANDIDATES = text(
-    """
-    SELECT s.id AS sale_id, s.buyer_id, s.payer_email, r.referrer_id, u.email AS earner_email,
+    "WITH"  # noqa: S608 (constant SQL put together, no input)
+    + EARNING_TERMS
+    + """
+    SELECT s.id AS sale_id, s.buyer_id, s.payer_email, e.referrer_id, u.email AS earner_email,
            EXISTS (SELECT 1 FROM customer_links c
                    WHERE c.provider = s.provider AND c.customer_id = s.customer_id
-                     AND c.user_id = r.referrer_id) AS is_earners_customer
-    FROM sales s
-    JOIN referrals r ON r.referred_user_id = s.buyer_id AND r.status <> 'cancelled'
-    JOIN users u ON u.id = r.referrer_id
-    WHERE s.id = ANY(:sale_ids) AND s.accrued_at IS NULL AND s.amount IS NOT NULL
-      AND (s.payer_email IS NOT NULL OR s.customer_id IS NOT NULL)
-    ORDER BY s.id, r.tier
+                     AND c.user_id = e.referrer_id) AS is_earners_customer
+    FROM earning e
+    JOIN sales s ON s.id = e.sale_id
+    JOIN users u ON u.id = e.referrer_id
+    WHERE s.payer_email IS NOT NULL OR s.customer_id IS NOT NULL
+    ORDER BY s.id, e.tier
     """
 ).bindparams(bindparam("sale_ids", type_=ARRAY(VARCHAR)))
 
@@ -84,12 +93,13 @@ def flag_self_purchases(sale_ids: list[str]) -> list[ReferralFlag]:
     customer is linked to the earner. The buyer may be a sock puppet the earner created to
     earn on their own purchase; buyer ids in checkouts can be set by the buyer.
 
-    One open ``self_purchase`` flag per sale (unique), so accrual holds the buyer's
+    One open ``self_purchase`` flag per sale (unique), so accrual holds that sale's
     commissions until an admin decides; audited. Call it before accruing (``settle_sales``
     does, under the accruals lock). Idempotent; flushes only."""
     if not sale_ids:
         return []
-    candidates = db.session.execute(_SELF_PURCHASE_CANDIDATES, {"sale_ids": list(sale_ids)})
+    params = {"sale_ids": list(sale_ids), "minor": minor_units(get_settings().currency)}
+    candidates = db.session.execute(_SELF_PURCHASE_CANDIDATES, params)
     created: dict[str, ReferralFlag] = {}
     for row in candidates:
         by_email = row.payer_email is not None and canonical_email(
@@ -142,15 +152,8 @@ def resolve_flag(flag: ReferralFlag, decision: str, admin: User) -> None:
     flag.transition_to(decision)
     flag.resolved_by = admin.id
     flag.resolved_at = datetime.now(UTC)
-    still_flagged = db.session.scalar(
-        select(func.count()).where(
-            ReferralFlag.referred_user_id == flag.referred_user_id,
-            ReferralFlag.status == "open",
-            ReferralFlag.id != flag.id,
-        )
-    )
     if decision == "confirmed":
-        changed = cancel_held(flag.referred_user_id)
+        changed = cancel_held(flag)
         for referral in db.session.scalars(
             select(Referral).where(
                 Referral.referred_user_id == flag.referred_user_id,
@@ -159,7 +162,7 @@ def resolve_flag(flag: ReferralFlag, decision: str, admin: User) -> None:
         ):
             referral.transition_to("cancelled")
     else:
-        changed = 0 if still_flagged else release_held(flag.referred_user_id)
+        changed = release_held(flag)
     audit.record(
         f"flag.{decision}",
         actor_id=admin.id,

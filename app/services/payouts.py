@@ -10,11 +10,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.models import Commission, Payout, Sale
 from app.services import ledger
+from app.services.commissions import adjust_for_refunds
 from app.services.program import get_settings
 
 
@@ -34,7 +35,21 @@ def create_payout(user_id: str, method: str, now: datetime | None = None) -> Pay
     """
     now = now or datetime.now(UTC)
     lock_user_ledger(user_id)
-    amount = ledger.balances(user_id, now).available
+    # Commissions of sales under an open dispute stay unpaid, and so does their money: the
+    # dispute may be won (their amount comes back up, which a paid commission could not take).
+    under_dispute = (
+        Commission.user_id == user_id,
+        Commission.status == "pending",
+        Commission.payable_at <= now,
+        select(Sale.id)
+        .where(Sale.id == Commission.sale_id, Sale.disputed_amount > 0)
+        .where(Sale.dispute_closed_at.is_(None))
+        .exists(),
+    )
+    disputed = db.session.scalar(
+        select(func.coalesce(func.sum(Commission.amount), 0)).where(*under_dispute)
+    )
+    amount = ledger.balances(user_id, now).available - disputed
     minimum = get_settings().min_payout_amount
     if amount <= 0 or amount < minimum:
         raise PayoutRefused(f"Available {amount} is below the minimum payout of {minimum}.")
@@ -42,17 +57,13 @@ def create_payout(user_id: str, method: str, now: datetime | None = None) -> Pay
     db.session.add(payout)
     db.session.flush()
     ledger.append(user_id, "payout", -amount, now, payout_id=payout.id)
-    # Commissions of sales under dispute stay unpaid (their money may come back up if the
-    # dispute is won, which a paid commission could not take).
     db.session.execute(
         update(Commission)
         .where(
             Commission.user_id == user_id,
             Commission.status == "pending",
             Commission.payable_at <= now,
-            ~select(Sale.id)
-            .where(Sale.id == Commission.sale_id, Sale.disputed_amount > 0)
-            .exists(),
+            ~under_dispute[-1],
         )
         .values(status="paid", payout_id=payout.id)
     )
@@ -61,8 +72,12 @@ def create_payout(user_id: str, method: str, now: datetime | None = None) -> Pay
 
 def fail_payout(payout: Payout, now: datetime | None = None) -> None:
     """The money comes back to the balance; its commissions are unpaid again (what was
-    clawed back from them meanwhile stays taken: their amount drops by it)."""
+    clawed back from them meanwhile stays taken: their amount drops by it), then realigned
+    with their sales' refunds (a sale refunded in full meanwhile cancels them)."""
     lock_user_ledger(payout.user_id)
+    sale_ids = sorted(
+        set(db.session.scalars(select(Commission.sale_id).where(Commission.payout_id == payout.id)))
+    )
     payout.transition_to("failed")
     ledger.append(
         payout.user_id,
@@ -81,3 +96,5 @@ def fail_payout(payout: Payout, now: datetime | None = None) -> None:
             clawed_back=Decimal(0),
         )
     )
+    for sale_id in sale_ids:
+        adjust_for_refunds(sale_id)

@@ -255,14 +255,15 @@ def record_dispute(
     return sale_id
 
 
-def lock_sale(sale_id: str) -> Sale:
-    """The sale, locked for the rest of the transaction: adjustments of one sale queue up."""
+def lock_sale(sale_id: str) -> Sale | None:
+    """The sale, locked for the rest of the transaction: adjustments of one sale queue up.
+    None when it is gone (a refund-only row merged into its sale earlier in the batch)."""
     return db.session.scalars(
         select(Sale)
         .where(Sale.id == sale_id)
         .with_for_update()
         .execution_options(populate_existing=True)
-    ).one()
+    ).one_or_none()
 
 
 def recent_sales(limit: int = 50) -> list[Sale]:

@@ -27,10 +27,11 @@ from app.providers import (
     Report,
     VerifiedEvent,
     lemonsqueezy,
+    read_reports,
     stripe,
 )
 from app.services import audit
-from app.services.commissions import settle_sales
+from app.services.commissions import serialize_accruals, settle_sales
 from app.services.sales import (
     SaleReport,
     existing_user_id,
@@ -126,7 +127,10 @@ def process_events(event_pks: list[int]) -> int:
     """Apply these events, each once: locked, their reports applied in order, then every
     sale they touched accrued in one set-based statement and realigned with its refunds.
     Returns how many were processed (already processed ones are skipped); caller commits.
-    Batches run one at a time: ``settle_sales`` serializes accruing transactions."""
+    Batches run one at a time: the accruals lock is taken first, before any sale row is
+    locked, so a batch and a settlement (an admin's sale, the sweeper's) never wait for each
+    other's locks in opposite orders."""
+    serialize_accruals()
     events = db.session.scalars(
         select(WebhookEvent)
         .where(WebhookEvent.id.in_(event_pks), WebhookEvent.processed_at.is_(None))
@@ -136,7 +140,7 @@ def process_events(event_pks: list[int]) -> int:
     reports = [
         report
         for event in events
-        for report in PROVIDER_MODULES[event.provider].reports(event.payload)
+        for report in read_reports(PROVIDER_MODULES[event.provider], event.payload)
     ]
     touched, reported = apply_reports(reports)
     settle_sales(touched, reported)

@@ -390,7 +390,7 @@ def test_a_payment_by_an_upline_earners_customer_is_held_and_a_strangers_is_not(
     assert sorted(held) == [
         ("order:61", "held"),
         ("pi_as_buyer", "held"),
-        ("pi_fine", "held"),  # the buyer has open flags: all their commissions wait
+        ("pi_fine", "pending"),  # a self-purchase flag holds its own sale only
     ]
     flags = db.session.scalars(select(ReferralFlag.detail).order_by(ReferralFlag.detail))
     assert list(flags) == [
@@ -406,3 +406,30 @@ def test_a_strangers_payment_earns_as_usual(app, client):
     run_jobs(app)
     assert db.session.scalar(select(Commission.status)) == "pending"
     assert db.session.scalar(select(func.count()).select_from(ReferralFlag)) == 0
+
+
+def test_clearing_a_self_purchase_flag_leaves_what_a_sign_up_flag_holds(app, client):
+    root, buyer = make_chain(2)
+    admin = make_user(is_admin=True)
+    signup_flag = ReferralFlag(
+        referred_user_id=buyer.id, referrer_id=root.id, reason="same_ip", detail="test"
+    )
+    db.session.add(signup_flag)
+    db.session.commit()
+    _stripe(client, "checkout.session.completed", stripe_checkout(buyer.id, 5000, "pi_s1"))
+    own = stripe_checkout(buyer.id, 5000, "pi_s2", email=root.email)
+    _stripe(client, "checkout.session.completed", own)
+    run_jobs(app)
+    self_purchase = db.session.scalars(
+        select(ReferralFlag).where(ReferralFlag.reason == "self_purchase")
+    ).one()
+    resolve_flag(self_purchase, "cleared", admin)
+    db.session.commit()
+    statuses = db.session.execute(
+        select(Sale.external_id, Commission.status).join(Commission, Commission.sale_id == Sale.id)
+    ).all()
+    assert sorted(statuses) == [("pi_s1", "held"), ("pi_s2", "held")]  # the sign-up flag's
+    resolve_flag(signup_flag, "cleared", admin)
+    db.session.commit()
+    assert set(db.session.scalars(select(Commission.status))) == {"pending"}
+    assert_ledger_invariant()
