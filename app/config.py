@@ -48,6 +48,8 @@ class Config:
         self.RQ_WORKER_CLASS = env.get("RQ_WORKER_CLASS", "fork")
         self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
         self.RATELIMIT_HEADERS_ENABLED = True
+        # A Redis that stalls must not hold a request past a couple of seconds (then: 503).
+        self.RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
         self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
         # How many proxies in front set X-Forwarded-For (0: use the socket's address).
         self.PROXY_FIX_X_FOR = int(env.get("PROXY_FIX_X_FOR", "0"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from wtforms import DecimalField
+from wtforms.validators import StopValidation
 
 
 class FiniteDecimalField(DecimalField):
@@ -17,3 +18,15 @@ class FiniteDecimalField(DecimalField):
         if self.data is not None and not self.data.is_finite():
             self.data = None
             raise ValueError(self.gettext("Enter a number, like 49.90."))
+
+
+class MaxLength:
+    """Refuse input longer than ``limit`` and stop the field's other validators (``Length``
+    does not stop them): an email validator or a password hash never sees a megabyte."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def __call__(self, form, field) -> None:
+        if field.data and len(field.data) > self.limit:
+            raise StopValidation(f"Use at most {self.limit} characters.")

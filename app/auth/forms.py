@@ -2,6 +2,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp
 
+from app.forms import MaxLength
+
 USERNAME_RULE = Regexp(
     r"^[A-Za-z0-9_.-]+\Z", message="Use letters, digits, dots, dashes or underscores."
 )
@@ -16,7 +18,7 @@ class RegisterForm(FlaskForm):
         "Email",
         validators=[
             DataRequired("Enter your email address."),
-            Length(max=254),
+            MaxLength(254),
             Email(
                 "Enter a valid email address, like name@example.com.", check_deliverability=False
             ),
@@ -36,14 +38,19 @@ class RegisterForm(FlaskForm):
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired("Enter your email address.")])
-    password = PasswordField("Password", validators=[DataRequired("Enter your password.")])
+    email = EmailField(
+        "Email", validators=[DataRequired("Enter your email address."), MaxLength(254)]
+    )
+    password = PasswordField(
+        "Password", validators=[DataRequired("Enter your password."), MaxLength(256)]
+    )
     remember = BooleanField("Remember me on this device")
 
 
 class PasswordForm(FlaskForm):
     current_password = PasswordField(
-        "Current password", validators=[DataRequired("Enter your current password.")]
+        "Current password",
+        validators=[DataRequired("Enter your current password."), MaxLength(256)],
     )
     new_password = PasswordField(
         "New password", validators=[DataRequired("Choose a new password."), Length(max=256)]

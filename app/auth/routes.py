@@ -7,10 +7,12 @@ from app.auth import bp
 from app.auth.forms import LoginForm, PasswordForm, RegisterForm
 from app.auth.throttles import (
     LOGIN_PER_ACCOUNT,
+    LOGIN_PER_EMAIL,
     LOGIN_PER_IP,
     PASSWORD_PER_USER,
     REGISTRATION_PER_IP,
     Throttled,
+    client_key,
     count_attempt,
 )
 from app.extensions import db
@@ -62,7 +64,7 @@ def register():
     if not form.validate_on_submit():
         return render_form(page, fragment, form, **context)
     try:
-        count_attempt((REGISTRATION_PER_IP, (request.remote_addr or "",)))
+        count_attempt((REGISTRATION_PER_IP, (client_key(request.remote_addr),)))
     except Throttled as refused:
         return _refused(page, fragment, form, refused, **context)
     try:
@@ -94,17 +96,21 @@ def login():
     form = LoginForm()
     page, fragment = "auth/login.html", "auth/_login_form.html"
     if form.validate_on_submit():
-        ip = request.remote_addr or ""
-        email = normalize_email(form.email.data) or form.email.data.strip()
+        client = client_key(request.remote_addr)
+        email = (normalize_email(form.email.data) or form.email.data.strip()).lower()
         try:
-            attempt = count_attempt((LOGIN_PER_ACCOUNT, (ip, email.lower())), (LOGIN_PER_IP, (ip,)))
+            attempt = count_attempt(
+                (LOGIN_PER_ACCOUNT, (client, email)),
+                (LOGIN_PER_IP, (client,)),
+                (LOGIN_PER_EMAIL, (email,)),
+            )
         except Throttled as refused:
-            if refused.status == 429:
+            if refused.status == 429 and refused.is_first:
                 audit.record(
                     "auth.login_rate_limited",
                     ip_hash=request_ip_hash(),
                     limit=str(refused.throttle.rate),
-                    email=email.lower()[:254],
+                    email=email,
                 )
                 db.session.commit()
             return _refused(page, fragment, form, refused)
@@ -159,7 +165,7 @@ def password():
         try:
             attempt = count_attempt((PASSWORD_PER_USER, (current_user.id,)))
         except Throttled as refused:
-            if refused.status == 429:
+            if refused.status == 429 and refused.is_first:
                 audit.record_own("user.password_rate_limited", current_user.id, request_ip_hash())
                 db.session.commit()
             return _refused(page, fragment, form, refused)

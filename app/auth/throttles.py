@@ -8,6 +8,7 @@ refused with a clear 503 rather than let through unlimited.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 from flask import current_app
@@ -30,6 +31,9 @@ class Throttle:
 
 LOGIN_PER_ACCOUNT = Throttle("login-account", parse("5 per minute"), "Sign-in")
 LOGIN_PER_IP = Throttle("login-ip", parse("30 per minute"), "Sign-in")
+# Guesses at one account from any number of addresses (a botnet, an IPv6 range). It can
+# lock the owner out for the rest of the hour: the price of stopping distributed guessing.
+LOGIN_PER_EMAIL = Throttle("login-email", parse("20 per hour"), "Sign-in")
 REGISTRATION_PER_IP = Throttle("register-ip", parse("10 per hour"), "Registration")
 PASSWORD_PER_USER = Throttle("password-user", parse("5 per 15 minutes"), "Changing the password")
 
@@ -37,9 +41,13 @@ PASSWORD_PER_USER = Throttle("password-user", parse("5 per 15 minutes"), "Changi
 class Throttled(Exception):
     """The attempt was refused: ``status`` 429 (over a limit) or 503 (Redis unreachable)."""
 
-    def __init__(self, status: int, message: str, throttle: Throttle) -> None:
+    def __init__(
+        self, status: int, message: str, throttle: Throttle, *, is_first: bool = False
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.throttle = status, message, throttle
+        # The first refusal of its window (one audit entry per window, not one per request).
+        self.is_first = is_first
 
 
 @dataclass
@@ -75,12 +83,26 @@ def count_attempt(*limits: tuple[Throttle, tuple[str, ...]]) -> Attempt:
     for throttle, keys in limits:
         try:
             within = limiter.limiter.hit(throttle.rate, throttle.name, *keys)
+            if not within and exceeded is None:
+                count = limiter.storage.get(throttle.rate.key_for(throttle.name, *keys))
+                exceeded = (throttle, count == throttle.rate.amount + 1)
         except limiter.storage.base_exceptions as exc:
             current_app.logger.error("rate-limit storage unreachable (%s): refusing", exc)
             raise Throttled(503, UNAVAILABLE.format(what=throttle.what), throttle) from exc
         attempt.counted.append((throttle, keys))
-        if not within and exceeded is None:
-            exceeded = throttle
     if exceeded is not None:
-        raise Throttled(429, TOO_MANY, exceeded)
+        raise Throttled(429, TOO_MANY, exceeded[0], is_first=exceeded[1])
     return attempt
+
+
+def client_key(address: str | None) -> str:
+    """The client as the per-address limits count it: an IPv6 client by its /64 (what one
+    subscriber gets, so rotating addresses inside it buys nothing), an IPv4 one by its
+    address."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address or ""
+    if ip.version == 6 and ip.ipv4_mapped is None:
+        return str(ipaddress.ip_network((ip, 64), strict=False))
+    return str(getattr(ip, "ipv4_mapped", None) or ip)

@@ -68,8 +68,11 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction) ->
 
 
 def init_app(app: Flask) -> None:
-    # Fail fast when Redis is down, so a request never hangs on it.
-    app.extensions["redis"] = Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=2)
+    # Fail fast when Redis is down or stalls, so a request never hangs on it (RQ workers
+    # raise the read timeout on their own connection for their blocking reads).
+    app.extensions["redis"] = Redis.from_url(
+        app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=2
+    )
     if not event.contains(Session, "after_commit", _after_commit):
         event.listen(Session, "after_commit", _after_commit)
         event.listen(Session, "after_transaction_end", _after_transaction_end)

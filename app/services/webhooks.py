@@ -133,7 +133,11 @@ def process_events(event_pks: list[int]) -> int:
     serialize_accruals()
     events = db.session.scalars(
         select(WebhookEvent)
-        .where(WebhookEvent.id.in_(event_pks), WebhookEvent.processed_at.is_(None))
+        .where(
+            WebhookEvent.id.in_(event_pks),
+            WebhookEvent.processed_at.is_(None),
+            WebhookEvent.dismissed_at.is_(None),  # dismissed while a batch was retried
+        )
         .order_by(WebhookEvent.id)
         .with_for_update()
     ).all()

@@ -12,7 +12,13 @@ from app.extensions import db
 from app.jobs.queueing import get_queue, get_redis
 from app.jobs.webhooks import DRAIN_FLAG
 from app.models import AuditEntry, Sale, WebhookEvent
-from app.services.webhooks import MAX_ATTEMPTS, claim_events, has_stale_events
+from app.services.webhooks import (
+    MAX_ATTEMPTS,
+    claim_events,
+    dismiss_parked_event,
+    has_stale_events,
+    process_events,
+)
 from tests.conftest import csrf_token, log_in
 from tests.factories import make_chain, make_user
 from tests.signing import run_jobs, stripe_checkout, stripe_event
@@ -160,3 +166,31 @@ def test_parked_events_do_not_make_the_sweeper_request_drains(client):
     _parked()
     db.session.commit()
     assert not has_stale_events(timedelta(seconds=60))
+
+
+def test_admin_post_routes_answer_404_to_affiliates_whatever_the_method(client):
+    make_user(email="affiliate@example.com")
+    assert client.get("/admin/webhooks/1/retry").status_code == 302  # anonymous: log in
+    log_in(client, "affiliate@example.com")
+    for path in ("/admin/nonexistent", "/admin/webhooks/1/retry", "/admin/webhooks/1/dismiss"):
+        assert client.get(path).status_code == 404
+        assert client.get(path, headers={"HX-Request": "true"}).status_code == 404
+
+
+def test_an_event_dismissed_during_a_batch_retry_is_not_applied(client):
+    """A batch that failed retries its events one by one; one dismissed meanwhile stays out."""
+    _, buyer = make_chain(2)
+    checkout = stripe_event("checkout.session.completed", stripe_checkout(buyer.id, 1000, "pi_d"))
+    event_pk = _parked(checkout)
+    admin = make_user(is_admin=True)
+    assert dismiss_parked_event(event_pk, admin) is not None
+    db.session.commit()
+    assert process_events([event_pk]) == 0
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(Sale)) == 0
+
+
+def test_an_admin_still_gets_405_for_a_wrong_method(client):
+    make_user(email="boss@example.com", is_admin=True)
+    log_in(client, "boss@example.com")
+    assert client.get("/admin/webhooks/1/retry").status_code == 405
