@@ -76,6 +76,7 @@ _TABLES = (
     "referral_flags",
     "commissions",
     "payouts",
+    "payout_accounts",
     "referrals",
     "users",
     "mlm_tiers",

@@ -6,6 +6,7 @@ from app.models.commissions import COMMISSION_TRANSITIONS, Commission
 from app.models.downline import BranchEarning, DownlineCount
 from app.models.flags import FLAG_REASONS, FLAG_TRANSITIONS, ReferralFlag
 from app.models.ledger import LEDGER_KINDS, LedgerEntry
+from app.models.payout_accounts import PayoutAccount
 from app.models.payouts import PAYMENT_METHODS, PAYOUT_TRANSITIONS, Payout
 from app.models.program import PAYOUT_FREQUENCIES, MLMTier, ReferralProgramSettings
 from app.models.referrals import REFERRAL_TRANSITIONS, Referral
@@ -33,6 +34,7 @@ __all__ = [
     "LedgerEntry",
     "MLMTier",
     "Payout",
+    "PayoutAccount",
     "Referral",
     "ReferralClick",
     "ReferralFlag",

@@ -313,3 +313,51 @@ def test_seeded_defaults_are_in_place():
         )
     ).one()
     assert tuple(map(str, settings)) == ("3", "50.0000", "monthly", "True", "0.100000")
+
+
+@pytest.mark.parametrize(
+    ("columns", "values", "constraint"),
+    [
+        ("provider, stripe_account_id", "'paypal', 'acct_1'", "ck_payout_accounts_provider"),
+        ("provider", "'stripe'", "ck_payout_accounts_stripe_has_account"),
+        (
+            "provider, stripe_account_id",
+            "'lemon_squeezy', 'acct_1'",
+            "ck_payout_accounts_stripe_has_account",
+        ),
+        (
+            "provider, stripe_account_id, payee_details",
+            "'stripe', 'acct_1', 'x'",
+            "ck_payout_accounts_details_for_lemon_squeezy",
+        ),
+        (
+            "provider, payouts_enabled",
+            "'lemon_squeezy', true",
+            "ck_payout_accounts_readiness_for_stripe",
+        ),
+        (
+            "provider, stripe_account_id, country",
+            "'stripe', 'acct_1', 'us'",
+            "ck_payout_accounts_country_code",
+        ),
+    ],
+)
+def test_payout_accounts_keep_only_what_their_provider_needs(columns, values, constraint):
+    user = make_user()
+    _insert_fails(
+        f"INSERT INTO payout_accounts (id, user_id, {columns}) VALUES ('pa-1', :user, {values})",
+        constraint,
+        user=user.id,
+    )
+
+
+def test_one_payout_account_per_user_and_provider():
+    user = make_user()
+    insert = (
+        "INSERT INTO payout_accounts (id, user_id, provider, stripe_account_id) "
+        "VALUES (:id, :user, 'stripe', :account)"
+    )
+    db.session.execute(text(insert), {"id": "pa-1", "user": user.id, "account": "acct_1"})
+    _insert_fails(
+        insert, "uq_payout_accounts_user_provider", id="pa-2", user=user.id, account="acct_2"
+    )
