@@ -55,6 +55,11 @@ class Config:
         self.PROXY_FIX_X_FOR = int(env.get("PROXY_FIX_X_FOR", "0"))
         self.FERNET_KEYS = env.get("FERNET_KEYS", "")
         self.STRIPE_WEBHOOK_SECRET = env.get("STRIPE_WEBHOOK_SECRET", "")
+        # The Stripe API (app/providers/stripe_api.py): tests and the demo point the base at
+        # the fake Stripe server on loopback.
+        self.STRIPE_SECRET_KEY = env.get("STRIPE_SECRET_KEY", "")
+        self.STRIPE_API_BASE = env.get("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
+        self.STRIPE_TIMEOUT = float(env.get("STRIPE_TIMEOUT", "20"))
         self.LEMONSQUEEZY_WEBHOOK_SECRET = env.get("LEMONSQUEEZY_WEBHOOK_SECRET", "")
         # Request bodies in bytes: larger ones answer 413 and are never read whole.
         self.MAX_CONTENT_LENGTH = int(env.get("MAX_CONTENT_LENGTH", str(2 * 1024 * 1024)))
