@@ -16,6 +16,7 @@ from app.extensions import db, limiter
 from app.jobs.queueing import get_redis
 from app.services.program import seed_program_defaults
 from tests.factories import PASSWORD
+from tests.fake_stripe import fake_stripe  # noqa: F401 - a fixture for every test
 from tests.services_under_test import recreate_database, redis_url_for_tests, server_urls
 from tests.signing import LEMON_SECRET, STRIPE_SECRET
 
@@ -60,6 +61,10 @@ def app(server):
             "PUBLIC_BASE_URL": "http://localhost",
             "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,
             "LEMONSQUEEZY_WEBHOOK_SECRET": LEMON_SECRET,
+            # Never the real Stripe from tests, whatever the environment holds: the
+            # fake_stripe fixture sets both for the tests that call Stripe.
+            "STRIPE_SECRET_KEY": "",
+            "STRIPE_API_BASE": "http://127.0.0.1:9",
         }
     )
     app.test_client_class = IsolatedClient

@@ -81,7 +81,10 @@ class FakeStripe:
 
     def start(self, port: int = 0) -> FakeStripe:
         server = self.serve(port)
-        threading.Thread(target=server.serve_forever, name="fake-stripe", daemon=True).start()
+        # A short poll so that stop() returns at once (shutdown waits for the next poll).
+        threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="fake-stripe", daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
