@@ -19,6 +19,9 @@ from tests.factories import PASSWORD
 from tests.services_under_test import recreate_database, redis_url_for_tests, server_urls
 from tests.signing import LEMON_SECRET, STRIPE_SECRET
 
+# A fixed key for payee details in tests (never used anywhere else).
+TEST_FERNET_KEY = "Qy9ZCUD4jI847kS6_Azq-pWVAoG42su6pnsAE9fNH20="
+
 
 def _worker_suffix() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -60,6 +63,7 @@ def app(server):
             "PUBLIC_BASE_URL": "http://localhost",
             "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,
             "LEMONSQUEEZY_WEBHOOK_SECRET": LEMON_SECRET,
+            "FERNET_KEYS": TEST_FERNET_KEY,
         }
     )
     app.test_client_class = IsolatedClient
