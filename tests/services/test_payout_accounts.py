@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 
 import pytest
 from cryptography.fernet import Fernet
@@ -26,6 +27,7 @@ from app.services.payout_accounts import (
     PayeeDetailsRejected,
     payee_details,
     payee_status,
+    rotate_payee_details,
     save_payee_details,
 )
 from tests.factories import make_user
@@ -191,3 +193,36 @@ def test_without_keys_nothing_can_be_saved(app, monkeypatch):
     monkeypatch.setitem(app.config, "FERNET_KEYS", "")
     with pytest.raises(crypto.KeysMissing):
         save_payee_details(make_user().id, DETAILS)
+
+
+def test_a_rotation_batch_never_overwrites_a_concurrent_save(app, monkeypatch):
+    user = make_user()
+    save_payee_details(user.id, DETAILS)
+    db.session.commit()
+    newest = Fernet.generate_key().decode()
+    monkeypatch.setitem(app.config, "FERNET_KEYS", f"{newest},{app.config['FERNET_KEYS']}")
+    saved, release = threading.Event(), threading.Event()
+
+    def save() -> None:  # holds its row lock until released
+        with app.app_context():
+            save_payee_details(user.id, {"iban": "GB82 WEST 1234 5698 7654 32"})
+            saved.set()
+            release.wait(10)
+            db.session.commit()
+
+    def rotate() -> None:  # reads the batch while the save is not committed yet
+        with app.app_context():
+            rotate_payee_details()
+            db.session.commit()
+
+    saver, rotator = threading.Thread(target=save), threading.Thread(target=rotate)
+    saver.start()
+    assert saved.wait(10)
+    rotator.start()
+    rotator.join(timeout=0.5)
+    release.set()
+    saver.join(10)
+    rotator.join(10)
+    assert payee_details(user.id).iban == "GB82WEST12345698765432"
+    monkeypatch.setitem(app.config, "FERNET_KEYS", newest)
+    assert payee_details(user.id).name == "Jane Q Doe"
