@@ -123,9 +123,10 @@ def rotate_keys_command(batch_size: int) -> None:
     db.session.commit()
     click.echo(f"Re-encrypted {rotated} payee details; {current} already used the newest key.")
     if unreadable:
+        shown = ", ".join(unreadable[:20]) + (", …" if len(unreadable) > 20 else "")
         raise click.ClickException(
             f"{len(unreadable)} payout accounts have details no key in FERNET_KEYS reads "
-            f"(add the key they were written with and run again): {', '.join(unreadable)}"
+            f"(add the key they were written with and run again): {shown}"
         )
 
 
