@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(test_config: dict | None = None) -> Flask:
     from app import cli, errors, input_guard, navigation, security
-    from app.config import Config, limiter_storage_url
+    from app.config import Config, check_config, limiter_storage_url
     from app.extensions import csrf, db, htmx, limiter, login_manager, migrate
     from app.jobs import queueing
     from app.money import format_money
@@ -25,6 +25,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_object(Config())
     if test_config:
         app.config.update(test_config)
+    check_config(app.config)
     app.config["RATELIMIT_STORAGE_URI"] = limiter_storage_url(app.config["REDIS_URL"])
     if app.config["PROXY_FIX_X_FOR"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=1)
@@ -48,11 +49,22 @@ def create_app(test_config: dict | None = None) -> Flask:
     from app.health import bp as health_bp
     from app.links import bp as links_bp
     from app.main import bp as main_bp
+    from app.payouts import bp as payouts_bp
     from app.portal import bp as portal_bp
     from app.tree import bp as tree_bp
     from app.webhooks import bp as webhooks_bp
 
-    blueprints = (main_bp, health_bp, auth_bp, links_bp, portal_bp, tree_bp, admin_bp, webhooks_bp)
+    blueprints = (
+        main_bp,
+        health_bp,
+        auth_bp,
+        links_bp,
+        portal_bp,
+        tree_bp,
+        payouts_bp,
+        admin_bp,
+        webhooks_bp,
+    )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     return app

@@ -1,4 +1,5 @@
-"""Flask CLI commands: ``flask seed``, ``flask create-admin``, ``flask demo``."""
+"""Flask CLI commands: ``flask seed``, ``flask create-admin``, ``flask demo``,
+``flask rotate-keys``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from app import crypto
 from app.extensions import db
+from app.services import audit
 from app.services.accounts import create_user, find_user_by_email, unique_violation
 from app.services.demo import (
     ADMIN_EMAIL,
@@ -21,6 +24,7 @@ from app.services.demo import (
 )
 from app.services.emails import normalize_email
 from app.services.network_generator import AlreadyGenerated, generate_network
+from app.services.payout_accounts import rotate_payee_details
 from app.services.program import seed_program_defaults
 
 
@@ -89,6 +93,43 @@ def _generate(users: int) -> None:
     )
 
 
+@click.command("rotate-keys")
+@click.option("--batch-size", type=click.IntRange(min=1, max=10_000), default=500)
+def rotate_keys_command(batch_size: int) -> None:
+    """Re-encrypt every payee details token with the newest key of FERNET_KEYS.
+
+    One transaction per batch; safe to run again (rows already on the newest key are left
+    alone). Afterwards the older keys can be removed from FERNET_KEYS.
+    """
+    if not crypto.is_configured():
+        raise click.ClickException("FERNET_KEYS is not set: there is no key to rotate to.")
+    rotated = current = 0
+    unreadable: list[str] = []
+    after = ""
+    while True:
+        batch = rotate_payee_details(after, batch_size)
+        db.session.commit()
+        if batch.last_id is None:
+            break
+        after = batch.last_id
+        rotated, current = rotated + batch.rotated, current + batch.current
+        unreadable.extend(batch.unreadable)
+    audit.record(
+        "payout_accounts.keys_rotated",
+        rotated=rotated,
+        already_current=current,
+        unreadable=len(unreadable),
+    )
+    db.session.commit()
+    click.echo(f"Re-encrypted {rotated} payee details; {current} already used the newest key.")
+    if unreadable:
+        shown = ", ".join(unreadable[:20]) + (", …" if len(unreadable) > 20 else "")
+        raise click.ClickException(
+            f"{len(unreadable)} payout accounts have details no key in FERNET_KEYS reads "
+            f"(add the key they were written with and run again): {shown}"
+        )
+
+
 def init_app(app: Flask) -> None:
-    for command in (seed_command, create_admin_command, demo_command):
+    for command in (seed_command, create_admin_command, demo_command, rotate_keys_command):
         app.cli.add_command(command)

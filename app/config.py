@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -29,12 +31,50 @@ def limiter_storage_url(redis_url: str) -> str:
     return redis_url
 
 
+# Known to everyone, so production refuses it (check_config).
+DEV_SECRET_KEY = "dev-only-secret-change-me"  # noqa: S105
+APP_ENVIRONMENTS = ("development", "production")
+
+
+class ConfigurationError(RuntimeError):
+    """A setting the app must not start with; the message says which and what to do."""
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Refuse to start with settings that would be unsafe: an unknown ``APP_ENV`` (a typo must
+    not silently mean development), malformed ``FERNET_KEYS``, and in production the default
+    ``SECRET_KEY`` or no Fernet key. Raises ``ConfigurationError``."""
+    from app.crypto import parse_keys
+
+    if config["APP_ENV"] not in APP_ENVIRONMENTS:
+        raise ConfigurationError(
+            f"APP_ENV must be one of {', '.join(APP_ENVIRONMENTS)}, not {config['APP_ENV']!r}."
+        )
+    try:
+        keys = parse_keys(config["FERNET_KEYS"])
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+    if config["APP_ENV"] != "production":
+        return
+    if not config["SECRET_KEY"] or config["SECRET_KEY"] == DEV_SECRET_KEY:
+        raise ConfigurationError(
+            "APP_ENV=production needs its own SECRET_KEY (a long random value), "
+            "not the development default."
+        )
+    if not keys:
+        raise ConfigurationError(
+            "APP_ENV=production needs FERNET_KEYS (payee details are encrypted at rest)."
+        )
+
+
 class Config:
     """One class; every value comes from the environment with a safe development default."""
 
     def __init__(self) -> None:
         env = os.environ
-        self.SECRET_KEY = env.get("SECRET_KEY") or "dev-only-secret-change-me"
+        # "production" turns on the start-up refusals of check_config.
+        self.APP_ENV = env.get("APP_ENV", "development").strip().lower()
+        self.SECRET_KEY = env.get("SECRET_KEY") or DEV_SECRET_KEY
         self.SQLALCHEMY_DATABASE_URI = sqlalchemy_url(
             env.get("DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
         )

@@ -14,6 +14,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+
+from cryptography.fernet import Fernet
 
 from app import ROOT
 from app.embedded import start_postgres, start_redis
@@ -21,13 +24,17 @@ from app.embedded import start_postgres, start_redis
 VAR = ROOT / "var"
 
 
-def _persistent_secret(name: str) -> str:
-    """A random secret kept in ``var/`` so sessions survive a restart of the dev stack."""
+def _persistent_secret(
+    name: str, make: Callable[[], str] = lambda: secrets.token_urlsafe(48)
+) -> str:
+    """A random secret kept in ``var/`` so sessions (and encrypted payee details) survive a
+    restart of the dev stack."""
     path = VAR / name
     if not path.exists():
         VAR.mkdir(exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+        # Created private (0600), never readable by others even for a moment.
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write(make())
     return path.read_text().strip()
 
 
@@ -42,6 +49,9 @@ def _environment(handles: list[object]) -> dict[str, str]:
         env["REDIS_URL"] = url
         print(f"Embedded Redis: {url}")
     env.setdefault("SECRET_KEY", _persistent_secret("secret_key"))
+    env.setdefault(
+        "FERNET_KEYS", _persistent_secret("fernet_keys", lambda: Fernet.generate_key().decode())
+    )
     env["FLASK_APP"] = "app:create_app"
     return env
 

@@ -20,6 +20,9 @@ from tests.fake_stripe import fake_stripe  # noqa: F401 - a fixture for every te
 from tests.services_under_test import recreate_database, redis_url_for_tests, server_urls
 from tests.signing import LEMON_SECRET, STRIPE_SECRET
 
+# A fixed key for payee details in tests (never used anywhere else).
+TEST_FERNET_KEY = "Qy9ZCUD4jI847kS6_Azq-pWVAoG42su6pnsAE9fNH20="
+
 
 def _worker_suffix() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -65,6 +68,7 @@ def app(server):
             # fake_stripe fixture sets both for the tests that call Stripe.
             "STRIPE_SECRET_KEY": "",
             "STRIPE_API_BASE": "http://127.0.0.1:9",
+            "FERNET_KEYS": TEST_FERNET_KEY,
         }
     )
     app.test_client_class = IsolatedClient

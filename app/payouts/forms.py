@@ -1,0 +1,20 @@
+from flask_wtf import FlaskForm
+from wtforms import EmailField, StringField
+
+from app.forms import MaxLength
+from app.services.emails import MAX_EMAIL_LENGTH
+from app.services.payee_details import MAX_NAME_LENGTH
+
+
+class PayeeForm(FlaskForm):
+    """Payee details; every field may be left empty to keep the saved value. The rules are
+    checked by the service (``save_payee_details``); the form only bounds the input."""
+
+    name = StringField("Payee name", validators=[MaxLength(MAX_NAME_LENGTH)])
+    email = EmailField("Payee email", validators=[MaxLength(MAX_EMAIL_LENGTH)])
+    # Room for an IBAN written in groups of four.
+    iban = StringField("IBAN", validators=[MaxLength(48)])
+    paypal_email = EmailField("PayPal address", validators=[MaxLength(MAX_EMAIL_LENGTH)])
+
+    def submitted(self) -> dict[str, str]:
+        return {name: self[name].data or "" for name in ("name", "email", "iban", "paypal_email")}
