@@ -1,6 +1,7 @@
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import ValidationError
 
 from app.forms import MaxLength
 from app.services.emails import MAX_EMAIL_LENGTH
@@ -39,4 +40,4 @@ class StripeAccountForm(FlaskForm):
 
     def validate_country(self, field: SelectField) -> None:
         if field.data not in EXPRESS_COUNTRIES:
-            raise ValueError(COUNTRY_REJECTED)
+            raise ValidationError(COUNTRY_REJECTED)

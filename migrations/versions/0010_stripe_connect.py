@@ -34,5 +34,7 @@ def downgrade():
     # The table before 0010 cannot hold Connect events: they are forgotten.
     op.execute("DELETE FROM webhook_events WHERE provider = 'stripe_connect'")
     op.drop_constraint(_PROVIDER, "webhook_events", type_="check")
-    op.create_check_constraint(_PROVIDER, "webhook_events", "provider IN ('lemon_squeezy', 'stripe')")
+    op.create_check_constraint(
+        _PROVIDER, "webhook_events", "provider IN ('lemon_squeezy', 'stripe')"
+    )
     op.drop_column("payout_accounts", "stripe_updated_at")
