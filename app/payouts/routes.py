@@ -6,12 +6,14 @@ from app.extensions import db
 from app.htmx import redirect_to, render, render_form, wants_fragment
 from app.payouts import bp
 from app.payouts.forms import PayeeForm, StripeAccountForm
+from app.security import allow_form_action
 from app.services.ledger import balances
 from app.services.payout_accounts import (
     FORM,
     PayeeDetailsRejected,
     StripeUnavailable,
     onboarding_link,
+    onboarding_origin,
     open_stripe_account,
     payee_status,
     refresh_stripe_account,
@@ -48,6 +50,12 @@ def _context() -> dict[str, object]:
         "stripe": stripe_status(current_user.id),
         "stripe_form": StripeAccountForm(formdata=None),
     }
+
+
+@bp.after_request
+def stripe_form_action(response):
+    """The Stripe form's answer (without JavaScript) redirects to Stripe's onboarding page."""
+    return allow_form_action(response, onboarding_origin())
 
 
 @bp.get("/payouts")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import stripe
 from flask import current_app, url_for
@@ -416,6 +417,15 @@ def open_stripe_account(
         country=country,
     )
     return stored
+
+
+def onboarding_origin() -> str:
+    """Where Stripe's onboarding pages are: Stripe's Connect site, or the fake Stripe's own
+    address when ``STRIPE_API_BASE`` points at it."""
+    base = urlsplit(current_app.config["STRIPE_API_BASE"])
+    if base.hostname == "api.stripe.com":
+        return "https://connect.stripe.com"
+    return f"{base.scheme}://{base.netloc}"
 
 
 def onboarding_link(account: PayoutAccount) -> str:

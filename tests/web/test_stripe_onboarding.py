@@ -254,3 +254,15 @@ def test_without_a_stripe_key_nothing_is_sent(client):
     assert response.status_code == 503
     assert "not available on this site yet" in response.get_data(as_text=True)
     assert _rows() == 0
+
+
+def test_without_javascript_the_page_lets_its_form_lead_to_stripe(app, client, fake_stripe):
+    """Browsers apply ``form-action`` to the redirect after a form: the payouts page names
+    Stripe's onboarding site; other pages keep ``'self'`` only."""
+    log_in(client, make_user().email)
+    policy = client.get("/payouts").headers["Content-Security-Policy"]
+    assert f"form-action 'self' {fake_stripe.url};" in policy
+    assert "form-action 'self';" in client.get("/dashboard").headers["Content-Security-Policy"]
+    app.config["STRIPE_API_BASE"] = "https://api.stripe.com"
+    policy = client.get("/payouts").headers["Content-Security-Policy"]
+    assert "form-action 'self' https://connect.stripe.com;" in policy
