@@ -14,7 +14,7 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
-_PROVIDER = op.f("ck_webhook_events_provider")
+_PROVIDER = "ck_webhook_events_provider"  # the full name (op.f), given in each function
 
 
 def upgrade():
@@ -24,17 +24,19 @@ def upgrade():
         "payout_accounts",
         sa.Column("stripe_updated_at", sa.DateTime(timezone=True), nullable=True),
     )
-    op.drop_constraint(_PROVIDER, "webhook_events", type_="check")
+    op.drop_constraint(op.f(_PROVIDER), "webhook_events", type_="check")
     op.create_check_constraint(
-        _PROVIDER, "webhook_events", "provider IN ('lemon_squeezy', 'stripe', 'stripe_connect')"
+        op.f(_PROVIDER),
+        "webhook_events",
+        "provider IN ('lemon_squeezy', 'stripe', 'stripe_connect')",
     )
 
 
 def downgrade():
     # The table before 0010 cannot hold Connect events: they are forgotten.
     op.execute("DELETE FROM webhook_events WHERE provider = 'stripe_connect'")
-    op.drop_constraint(_PROVIDER, "webhook_events", type_="check")
+    op.drop_constraint(op.f(_PROVIDER), "webhook_events", type_="check")
     op.create_check_constraint(
-        _PROVIDER, "webhook_events", "provider IN ('lemon_squeezy', 'stripe')"
+        op.f(_PROVIDER), "webhook_events", "provider IN ('lemon_squeezy', 'stripe')"
     )
     op.drop_column("payout_accounts", "stripe_updated_at")
