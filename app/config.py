@@ -95,6 +95,7 @@ class Config:
         self.PROXY_FIX_X_FOR = int(env.get("PROXY_FIX_X_FOR", "0"))
         self.FERNET_KEYS = env.get("FERNET_KEYS", "")
         self.STRIPE_WEBHOOK_SECRET = env.get("STRIPE_WEBHOOK_SECRET", "")
+        self.STRIPE_CONNECT_WEBHOOK_SECRET = env.get("STRIPE_CONNECT_WEBHOOK_SECRET", "")
         # The Stripe API (app/providers/stripe_api.py): tests and the demo point the base at
         # the fake Stripe server on loopback.
         self.STRIPE_SECRET_KEY = env.get("STRIPE_SECRET_KEY", "")

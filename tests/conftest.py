@@ -18,7 +18,7 @@ from app.services.program import seed_program_defaults
 from tests.factories import PASSWORD
 from tests.fake_stripe import fake_stripe  # noqa: F401 - a fixture for every test
 from tests.services_under_test import recreate_database, redis_url_for_tests, server_urls
-from tests.signing import LEMON_SECRET, STRIPE_SECRET
+from tests.signing import LEMON_SECRET, STRIPE_CONNECT_SECRET, STRIPE_SECRET
 
 # A fixed key for payee details in tests (never used anywhere else).
 TEST_FERNET_KEY = "Qy9ZCUD4jI847kS6_Azq-pWVAoG42su6pnsAE9fNH20="
@@ -63,6 +63,7 @@ def app(server):
             "SECRET_KEY": "test-secret",
             "PUBLIC_BASE_URL": "http://localhost",
             "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,
+            "STRIPE_CONNECT_WEBHOOK_SECRET": STRIPE_CONNECT_SECRET,
             "LEMONSQUEEZY_WEBHOOK_SECRET": LEMON_SECRET,
             # Never the real Stripe from tests, whatever the environment holds: the
             # fake_stripe fixture sets both for the tests that call Stripe.

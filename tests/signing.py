@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 
 STRIPE_SECRET = "whsec_test_secret"
+STRIPE_CONNECT_SECRET = "whsec_test_connect_secret"
 LEMON_SECRET = "lemon-test-secret"
 _ids = itertools.count(1)
 
@@ -30,17 +31,49 @@ def lemon_headers(body: bytes, secret: str = LEMON_SECRET) -> dict:
     return {"X-Signature": digest, "Content-Type": "application/json"}
 
 
-def stripe_event(kind: str, obj: dict, event_id: str | None = None) -> bytes:
+def stripe_event(
+    kind: str,
+    obj: dict,
+    event_id: str | None = None,
+    *,
+    created: int | None = None,
+    account: str | None = None,
+) -> bytes:
+    """An event; ``account`` makes it a Connect event about that connected account."""
     event = {
         "id": event_id or f"evt_{next(_ids)}",
         "object": "event",
         "type": kind,
-        "created": int(time.time()),
+        "created": int(time.time()) if created is None else created,
         "livemode": False,
         "api_version": "2024-06-20",
         "data": {"object": obj},
     }
+    if account is not None:
+        event["account"] = account
     return json.dumps(event).encode()
+
+
+def connect_headers(body: bytes, secret: str = STRIPE_CONNECT_SECRET, at: int | None = None):
+    """Signed as Stripe signs the Connect endpoint's events (its own secret)."""
+    return stripe_headers(body, secret, at)
+
+
+def connect_account(account_id: str, *, ready: bool, disabled_reason: str | None = None) -> dict:
+    """A connected account as ``account.updated`` carries it: ready (payouts enabled,
+    transfers active) or not, with Stripe's ``requirements.disabled_reason``."""
+    if not ready and disabled_reason is None:
+        disabled_reason = "requirements.past_due"
+    return {
+        "id": account_id,
+        "object": "account",
+        "type": "express",
+        "payouts_enabled": ready,
+        "charges_enabled": False,
+        "details_submitted": True,
+        "capabilities": {"transfers": "active" if ready else "inactive"},
+        "requirements": {"currently_due": [], "disabled_reason": disabled_reason},
+    }
 
 
 def stripe_checkout(

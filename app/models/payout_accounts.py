@@ -43,6 +43,9 @@ class PayoutAccount(IdMixin, TimestampMixin, Base):
     transfers_active: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Why Stripe will not pay this account now (requirements due, rejected, deauthorized).
     restriction: Mapped[str | None] = mapped_column(Text)
+    # When Stripe stated the readiness stored here (an event's ``created``, or when we asked):
+    # an older statement arriving later is ignored.
+    stripe_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     payee_details: Mapped[str | None] = mapped_column(Text)
     details_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -34,6 +34,9 @@ from app.models.transitions import sql_in
 
 PROVIDERS = frozenset({"stripe", "lemon_squeezy"})
 SALE_SOURCES = PROVIDERS | {"manual"}
+# Where provider events come from: Stripe Connect events (about connected accounts) have
+# their own endpoint and secret, and their ids never meet the platform endpoint's.
+EVENT_SOURCES = PROVIDERS | {"stripe_connect"}
 # The database's fixed bounds for a sale's date (the app refuses dates ahead of its clock too).
 SALE_DATE_RANGE = "occurred_at >= '2000-01-01 00:00+00' AND occurred_at < '2100-01-01 00:00+00'"
 
@@ -154,7 +157,7 @@ class WebhookEvent(Base):
 
     __table_args__ = (
         UniqueConstraint("provider", "event_id", name="uq_webhook_events_provider_event_id"),
-        CheckConstraint(f"provider IN ({sql_in(PROVIDERS)})", name="provider"),
+        CheckConstraint(f"provider IN ({sql_in(EVENT_SOURCES)})", name="provider"),
         CheckConstraint(
             "(dismissed_at IS NULL) = (dismissed_by IS NULL)", name="dismissed_by_someone"
         ),

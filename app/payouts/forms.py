@@ -1,9 +1,12 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, StringField
+from wtforms import EmailField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import ValidationError
 
 from app.forms import MaxLength
 from app.services.emails import MAX_EMAIL_LENGTH
 from app.services.payee_details import MAX_NAME_LENGTH
+from app.services.payout_accounts import COUNTRY_REJECTED, EXPRESS_COUNTRIES
 
 
 class PayeeForm(FlaskForm):
@@ -18,3 +21,23 @@ class PayeeForm(FlaskForm):
 
     def submitted(self) -> dict[str, str]:
         return {name: self[name].data or "" for name in ("name", "email", "iban", "paypal_email")}
+
+
+COUNTRIES_BY_NAME = sorted(EXPRESS_COUNTRIES.items(), key=lambda country: country[1])
+
+
+class StripeAccountForm(FlaskForm):
+    """The country of a new Stripe Express account, one of those Stripe supports."""
+
+    country = SelectField(
+        "Country of your bank account",
+        choices=[
+            SelectChoice("", "Choose a country"),
+            *(SelectChoice(code, name) for code, name in COUNTRIES_BY_NAME),
+        ],
+        validate_choice=False,  # checked below, with our message
+    )
+
+    def validate_country(self, field: SelectField) -> None:
+        if field.data not in EXPRESS_COUNTRIES:
+            raise ValidationError(COUNTRY_REJECTED)

@@ -114,7 +114,19 @@ class CustomerReport:
     user_id: str
 
 
-Report = SaleReport | RefundReport | DisputeReport | CustomerReport
+@dataclass(frozen=True)
+class AccountReport:
+    """What Stripe stated about a connected account at ``stated_at``: whether it can receive
+    payouts, and why not (Stripe's ``requirements.disabled_reason``, or ``deauthorized``)."""
+
+    account_id: str
+    stated_at: datetime
+    payouts_enabled: bool
+    transfers_active: bool
+    restriction: str | None
+
+
+Report = SaleReport | RefundReport | DisputeReport | CustomerReport | AccountReport
 
 
 # Far above any real payment, far below what NUMERIC(19,4) holds: anything larger is a

@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from app.extensions import db
 from app.models import User, WebhookEvent
 from app.providers import (
+    AccountReport,
     CustomerReport,
     DisputeReport,
     RefundReport,
@@ -29,9 +30,11 @@ from app.providers import (
     lemonsqueezy,
     read_reports,
     stripe,
+    stripe_connect,
 )
 from app.services import audit
 from app.services.commissions import serialize_accruals, settle_sales
+from app.services.payout_accounts import apply_account_report
 from app.services.sales import (
     SaleReport,
     existing_user_id,
@@ -41,7 +44,11 @@ from app.services.sales import (
     record_sale,
 )
 
-PROVIDER_MODULES: dict[str, ModuleType] = {"stripe": stripe, "lemon_squeezy": lemonsqueezy}
+PROVIDER_MODULES: dict[str, ModuleType] = {
+    "stripe": stripe,
+    "lemon_squeezy": lemonsqueezy,
+    "stripe_connect": stripe_connect,
+}
 MAX_ATTEMPTS = 10
 
 
@@ -101,6 +108,8 @@ def apply_reports(reports: list[Report]) -> tuple[list[str], list[str]]:
         elif isinstance(report, CustomerReport):
             user_id = existing_user_id(report.user_id)
             touched += link_customer(report.provider, report.customer_id, user_id)
+        elif isinstance(report, AccountReport):
+            apply_account_report(report)
     return touched + refunded, refunded
 
 

@@ -21,6 +21,13 @@ _LEMON_SIGNATURE = re.compile(r"\s*[0-9a-f]{64}\s*", re.ASCII)
 # (route name, provider, signature header, its shape, secret setting)
 _ENDPOINTS = {
     "stripe": ("stripe", "Stripe-Signature", _STRIPE_SIGNATURE, "STRIPE_WEBHOOK_SECRET"),
+    # Events about connected accounts: their own endpoint and secret in Stripe's dashboard.
+    "stripe-connect": (
+        "stripe_connect",
+        "Stripe-Signature",
+        _STRIPE_SIGNATURE,
+        "STRIPE_CONNECT_WEBHOOK_SECRET",
+    ),
     "lemonsqueezy": (
         "lemon_squeezy",
         "X-Signature",

@@ -43,7 +43,7 @@ def test_anonymous_visitors_are_sent_to_log_in(client):
     assert _accounts() == 0
 
 
-def test_the_page_shows_balances_terms_and_the_stripe_placeholder(client):
+def test_the_page_shows_balances_terms_and_the_stripe_setup(client):
     referrer = make_user()
     make_sale(make_user(referrer=referrer), "200.00", days_ago=40)
     make_sale(make_user(referrer=referrer), "100.00")
@@ -57,7 +57,7 @@ def test_the_page_shows_balances_terms_and_the_stripe_placeholder(client):
     assert 'data-stat="owed">0.00 USD<' in html
     assert 'data-term="minimum">25.00 USD<' in html
     assert 'data-term="frequency">Weekly<' in html
-    assert "Stripe account" in html and "comes next" in html
+    assert "Stripe account" in html and "Set up payouts with Stripe" in html
     assert 'href="/payouts" aria-current="page">Payouts<' in html
 
 

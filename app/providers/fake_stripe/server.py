@@ -112,6 +112,11 @@ class FakeStripe:
         with self.lock:
             return self._posts[path] if path else sum(self._posts.values())
 
+    def accounts(self) -> list[dict]:
+        """Copies of the connected accounts, oldest first."""
+        with self.lock:
+            return [json.loads(json.dumps(a)) for a in self._objects.accounts.values()]
+
     def account(self, account_id: str) -> dict:
         with self.lock:
             return json.loads(json.dumps(self._objects.accounts[account_id]))
