@@ -6,7 +6,7 @@ from wtforms.validators import ValidationError
 from app.forms import MaxLength
 from app.services.emails import MAX_EMAIL_LENGTH
 from app.services.payee_details import MAX_NAME_LENGTH
-from app.services.payout_accounts import COUNTRY_REJECTED, EXPRESS_COUNTRIES
+from app.services.stripe_accounts import COUNTRY_REJECTED, EXPRESS_COUNTRIES
 
 
 class PayeeForm(FlaskForm):

@@ -11,17 +11,19 @@ from app.services.ledger import balances
 from app.services.payout_accounts import (
     FORM,
     PayeeDetailsRejected,
+    payee_status,
+    save_payee_details,
+)
+from app.services.program import get_settings
+from app.services.stripe_accounts import (
     StripeUnavailable,
     onboarding_link,
     onboarding_origin,
     open_stripe_account,
-    payee_status,
     refresh_stripe_account,
-    save_payee_details,
     stripe_account,
     stripe_status,
 )
-from app.services.program import get_settings
 from app.services.visitors import request_ip_hash
 
 PAGE, PAYEE = "payouts/index.html", "payouts/_payee.html"

@@ -34,7 +34,6 @@ from app.providers import (
 )
 from app.services import audit
 from app.services.commissions import serialize_accruals, settle_sales
-from app.services.payout_accounts import apply_account_report
 from app.services.sales import (
     SaleReport,
     existing_user_id,
@@ -43,6 +42,7 @@ from app.services.sales import (
     record_refund,
     record_sale,
 )
+from app.services.stripe_accounts import apply_account_report
 
 PROVIDER_MODULES: dict[str, ModuleType] = {
     "stripe": stripe,

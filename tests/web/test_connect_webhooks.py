@@ -116,7 +116,7 @@ def test_a_redelivery_is_stored_once(app, client):
 
 def test_an_event_for_an_unknown_account_is_stored_ignored_and_logged(app, client, caplog):
     account = _stripe_account()
-    caplog.set_level(logging.WARNING, logger="app.services.payout_accounts")
+    caplog.set_level(logging.WARNING, logger="app.services.stripe_accounts")
     response = _post(client, _updated("acct_1NotOneOfOurs0001", ready=True))
     assert response.status_code == 200
     run_jobs(app)
