@@ -1,7 +1,8 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, StringField
+from wtforms import EmailField, SelectField, StringField
+from wtforms.validators import Optional
 
-from app.forms import MaxLength
+from app.forms import FiniteDecimalField, MaxLength
 from app.services.emails import MAX_EMAIL_LENGTH
 from app.services.payee_details import MAX_NAME_LENGTH
 
@@ -18,3 +19,12 @@ class PayeeForm(FlaskForm):
 
     def submitted(self) -> dict[str, str]:
         return {name: self[name].data or "" for name in ("name", "email", "iban", "paypal_email")}
+
+
+class PayoutRequestForm(FlaskForm):
+    """A payout request. Blank amount: all that is available. The rules (minimum, balance,
+    decimals, accounts) are the service's (``request_payout``); the form only parses."""
+
+    amount = FiniteDecimalField("Amount", validators=[Optional()])
+    # Choices are the methods whose account is ready; anything else gets the service's message.
+    method = SelectField("Paid by", validate_choice=False)
