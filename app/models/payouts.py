@@ -120,6 +120,7 @@ class Payout(HasStatus, IdMixin, TimestampMixin, Base):
     ) -> None:
         """Change the status by the table, keeping its timestamps with it: a failure needs
         a ``reason``; a final status clears ``waiting_reason``."""
+        self.TRANSITIONS.check(self.status, new_status)
         if new_status == "failed" and not reason:
             raise ValueError("A failed payout needs a reason.")
         super().transition_to(new_status)
