@@ -8,11 +8,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from unittest import mock
 
+from sqlalchemy import select
+
 from app.extensions import db
-from app.models import User
+from app.models import Payout, PayoutAccount, User
 from app.services.accounts import create_user
 from app.services.commissions import settle_sales
 from app.services.passwords import hash_password
+from app.services.payout_accounts import save_payee_details
+from app.services.payouts import complete_payout, request_payout, start_processing
 from app.services.sales import SaleReport, record_sale
 
 _seq = itertools.count(1)
@@ -73,3 +77,53 @@ def make_sale(
         settle_sales([sale_id])
     db.session.commit()
     return sale_id
+
+
+def make_payout_account(user: User, method: str = "stripe", *, ready: bool = True) -> None:
+    """A payout account of ``user`` for ``method``: a Stripe account that Stripe says can (or
+    cannot) be paid, or Lemon Squeezy payee details (``ready`` only)."""
+    if method == "stripe":
+        db.session.add(
+            PayoutAccount(
+                user_id=user.id,
+                provider="stripe",
+                stripe_account_id=f"acct_{user.id}",
+                country="US",
+                payouts_enabled=ready,
+                transfers_active=ready,
+            )
+        )
+    else:
+        save_payee_details(
+            user.id,
+            {
+                "name": "Jane Doe",
+                "email": "jane@example.com",
+                "iban": "",
+                "paypal_email": "jane@paypal.example",
+            },
+        )
+    db.session.commit()
+
+
+def make_payout(
+    user: User,
+    amount: str | None = None,
+    method: str = "stripe",
+    *,
+    complete: bool = False,
+    now: datetime | None = None,
+) -> Payout:
+    """A payout requested by ``user`` (an account for ``method`` is made when missing),
+    completed by the provider when asked."""
+    has_account = select(PayoutAccount.id).where(
+        PayoutAccount.user_id == user.id, PayoutAccount.provider == method
+    )
+    if db.session.scalar(has_account) is None:
+        make_payout_account(user, method)
+    payout = request_payout(user, Decimal(amount) if amount else None, method, now=now)
+    if complete:
+        start_processing(payout)
+        complete_payout(payout, f"tr_{payout.id}", now=now)
+    db.session.commit()
+    return payout

@@ -47,7 +47,9 @@ class User(UserMixin, IdMixin, TimestampMixin, Base):
         foreign_keys="Referral.referred_user_id", back_populates="referred_user"
     )
     commissions: Mapped[list[Commission]] = relationship(back_populates="user")
-    payouts: Mapped[list[Payout]] = relationship(back_populates="user")
+    payouts: Mapped[list[Payout]] = relationship(
+        back_populates="user", foreign_keys="Payout.user_id"
+    )
 
     __table_args__ = (
         CheckConstraint("referred_by <> id", name="not_self_referred"),

@@ -1,9 +1,9 @@
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import ValidationError
+from wtforms.validators import Optional, ValidationError
 
-from app.forms import MaxLength
+from app.forms import FiniteDecimalField, MaxLength
 from app.services.emails import MAX_EMAIL_LENGTH
 from app.services.payee_details import MAX_NAME_LENGTH
 from app.services.stripe_accounts import COUNTRY_REJECTED, EXPRESS_COUNTRIES
@@ -41,3 +41,12 @@ class StripeAccountForm(FlaskForm):
     def validate_country(self, field: SelectField) -> None:
         if field.data not in EXPRESS_COUNTRIES:
             raise ValidationError(COUNTRY_REJECTED)
+
+
+class PayoutRequestForm(FlaskForm):
+    """A payout request. Blank amount: all that is available. The rules (minimum, balance,
+    decimals, accounts) are the service's (``request_payout``); the form only parses."""
+
+    amount = FiniteDecimalField("Amount", validators=[Optional()])
+    # Choices are the methods whose account is ready; anything else gets the service's message.
+    method = SelectField("Paid by", validate_choice=False)

@@ -4,8 +4,9 @@ from flask_login import current_user, login_required
 from app import crypto
 from app.extensions import db
 from app.htmx import redirect_to, render, render_form, wants_fragment
+from app.money import format_money
 from app.payouts import bp
-from app.payouts.forms import PayeeForm, StripeAccountForm
+from app.payouts.forms import PayeeForm, PayoutRequestForm, StripeAccountForm
 from app.security import allow_form_action
 from app.services.ledger import balances
 from app.services.payout_accounts import (
@@ -13,6 +14,14 @@ from app.services.payout_accounts import (
     PayeeDetailsRejected,
     payee_status,
     save_payee_details,
+)
+from app.services.payouts import (
+    METHOD_NAMES,
+    PayoutRefused,
+    history,
+    payable_amount,
+    ready_methods,
+    request_payout,
 )
 from app.services.program import get_settings
 from app.services.stripe_accounts import (
@@ -37,13 +46,21 @@ STRIPE_SAYS = {
     "setup": "Your Stripe account is not ready yet. {message} Continue the setup to finish it.",
     "restricted": "Stripe cannot pay your account: {message}",
 }
+REQUEST = "payouts/_request_form.html"
 NO_KEY = (
     "Payee details cannot be saved right now (the server has no encryption key). "
     "Please tell the program's admin."
 )
 
 
-def _context() -> dict[str, object]:
+def _request_form(**kwargs: object) -> PayoutRequestForm:
+    form = PayoutRequestForm(**kwargs)
+    form.method.choices = [(m, METHOD_NAMES[m]) for m in ready_methods(current_user.id)]
+    return form
+
+
+def _context(**forms: object) -> dict[str, object]:
+    """What the page shows; ``forms`` replaces a section's fresh form (one with errors)."""
     return {
         "balances": balances(current_user.id),
         "settings": get_settings(),
@@ -51,6 +68,11 @@ def _context() -> dict[str, object]:
         "can_save_payee": crypto.is_configured(),
         "stripe": stripe_status(current_user.id),
         "stripe_form": StripeAccountForm(formdata=None),
+        "payable": payable_amount(current_user.id),
+        "payouts": history(current_user.id),
+        "method_names": METHOD_NAMES,
+        "request_form": _request_form(formdata=None),
+        **forms,
     }
 
 
@@ -101,7 +123,7 @@ def _stripe_section(form: StripeAccountForm, status: int, message: str | None = 
     """The Stripe section again (the page without HTMX) with the form's errors."""
     if message:
         form.form_errors.append(message)
-    context = _context() | {"stripe_form": form, "form": PayeeForm(formdata=None)}
+    context = _context(stripe_form=form, form=PayeeForm(formdata=None))
     return render(PAGE, STRIPE, status=status, **context)
 
 
@@ -168,3 +190,31 @@ def stripe_return():
     category = "success" if status.state == "ready" else "error"
     flash(STRIPE_SAYS[status.state].format(message=status.message), category)
     return redirect(url_for("payouts.index"))
+
+
+@bp.post("/payouts/request")
+@login_required
+def submit_request():
+    """Request a payout: the whole page again (HTMX: by ``HX-Redirect``) with the new payout
+    in the history; 422 with the refusal's message when it cannot be made (nothing changed)."""
+    form = _request_form()
+    if form.validate_on_submit():
+        try:
+            payout = request_payout(
+                current_user._get_current_object(),
+                form.amount.data,
+                form.method.data or "",
+                ip_hash=request_ip_hash(),
+            )
+        except PayoutRefused as refused:
+            db.session.rollback()
+            errors = form[refused.field].errors if refused.field else form.form_errors
+            errors[:] = [refused.message]
+        else:
+            db.session.commit()
+            amount = format_money(payout.amount, get_settings().currency)
+            flash(f"Payout of {amount} requested.", "success")
+            return redirect_to(url_for("payouts.index"))
+    return render(
+        PAGE, REQUEST, status=422, **_context(request_form=form, form=PayeeForm(formdata=None))
+    )

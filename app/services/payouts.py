@@ -1,26 +1,46 @@
-"""Paying out an affiliate's available balance, and taking back a payout that failed.
+"""Payouts: a request reserves money in the ledger; completion marks the commissions it
+covers paid; a failure gives the money back.
 
-The provider side (Stripe Connect transfers, Lemon Squeezy settlement) is a later step; this
-holds the money rules the ledger needs: a payout covers the balance available now, net of
-anything clawed back, and marks the payable commissions it settles as paid.
+Every status change goes through ``Payout.transition_to`` (the one transition table). Money
+moves only under the user's ledger lock (``lock_user_ledger``), so concurrent requests,
+completions and failures of one user see each other's entries. The provider side (Stripe
+transfers, Lemon Squeezy settlement) and admin approval call these functions.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Commission, Payout, Sale
-from app.services import ledger
-from app.services.commissions import adjust_for_refunds
+from app.models import Commission, Payout, PayoutAccount, Sale, User
+from app.models.payouts import OPEN_STATUSES, PAYMENT_METHODS
+from app.money import format_money, minor_units, quantize
+from app.services import audit, ledger
 from app.services.program import get_settings
 
+METHOD_NAMES = {"stripe": "Stripe", "lemon_squeezy": "Lemon Squeezy"}
+# The column holds NUMERIC(19,4): no amount reaches 10^15.
+_HUGE = 15
 
+
+@dataclass
 class PayoutRefused(ValueError):
-    pass
+    """A request refused, with a message for the user; nothing was changed. ``field`` names
+    the form field the message belongs to (``None``: the whole request)."""
+
+    message: str
+    field: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class DuplicateReference(ValueError):
+    """Another payout already has this transaction reference."""
 
 
 def lock_user_ledger(user_id: str) -> None:
@@ -28,73 +48,248 @@ def lock_user_ledger(user_id: str) -> None:
     db.session.execute(select(db.func.pg_advisory_xact_lock(db.func.hashtext("payout:" + user_id))))
 
 
-def create_payout(user_id: str, method: str, now: datetime | None = None) -> Payout:
-    """A payout of everything available now. Refused below the program's minimum.
-
-    Locks the user's ledger for the transaction, so two requests cannot pay the same money.
-    """
-    now = now or datetime.now(UTC)
-    lock_user_ledger(user_id)
-    # Commissions of sales under an open dispute stay unpaid, and so does their money: the
-    # dispute may be won (their amount comes back up, which a paid commission could not take).
-    under_dispute = (
-        Commission.user_id == user_id,
-        Commission.status == "pending",
-        Commission.payable_at <= now,
+def _under_open_dispute():
+    """Commissions whose sale has an open dispute: neither their money nor their status is
+    paid out (the dispute may be won, and a paid commission could not take its amount back)."""
+    return (
         select(Sale.id)
         .where(Sale.id == Commission.sale_id, Sale.disputed_amount > 0)
         .where(Sale.dispute_closed_at.is_(None))
-        .exists(),
+        .exists()
     )
+
+
+def payable_amount(user_id: str, now: datetime | None = None) -> Decimal:
+    """What a payout of this user may take now: the available balance (net of clawbacks
+    owed) less the payable commissions of sales under an open dispute; never below zero."""
+    now = now or datetime.now(UTC)
     disputed = db.session.scalar(
-        select(func.coalesce(func.sum(Commission.amount), 0)).where(*under_dispute)
-    )
-    amount = ledger.balances(user_id, now).available - disputed
-    minimum = get_settings().min_payout_amount
-    if amount <= 0 or amount < minimum:
-        raise PayoutRefused(f"Available {amount} is below the minimum payout of {minimum}.")
-    payout = Payout(user_id=user_id, amount=amount, payment_method=method)
-    db.session.add(payout)
-    db.session.flush()
-    ledger.append(user_id, "payout", -amount, now, payout_id=payout.id)
-    db.session.execute(
-        update(Commission)
-        .where(
+        select(func.coalesce(func.sum(Commission.amount), 0)).where(
             Commission.user_id == user_id,
             Commission.status == "pending",
             Commission.payable_at <= now,
-            ~under_dispute[-1],
+            _under_open_dispute(),
         )
-        .values(status="paid", payout_id=payout.id)
     )
+    return max(ledger.balances(user_id, now).available - disputed, Decimal(0))
+
+
+def ready_methods(user_id: str) -> list[str]:
+    """The payment methods whose account of this user can be paid now, in a stable order."""
+    accounts = db.session.scalars(select(PayoutAccount).where(PayoutAccount.user_id == user_id))
+    return sorted(a.provider for a in accounts if a.is_ready)
+
+
+def history(user_id: str, limit: int = 50) -> list[Payout]:
+    """The user's newest payouts first."""
+    return list(
+        db.session.scalars(
+            select(Payout)
+            .where(Payout.user_id == user_id)
+            .order_by(Payout.created_at.desc(), Payout.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def _checked_amount(amount: Decimal, currency: str) -> None:
+    if not amount.is_finite():
+        raise PayoutRefused("Enter an amount, like 50.00.", "amount")
+    if amount <= 0:
+        raise PayoutRefused("Enter an amount above zero.", "amount")
+    # Past the column's range quantize would overflow; such an amount is refused below as
+    # above the balance.
+    if amount.adjusted() < _HUGE and quantize(amount, currency) != amount:
+        places = minor_units(currency)
+        raise PayoutRefused(
+            f"Use at most {places} decimal{'s' if places != 1 else ''} for {currency}.", "amount"
+        )
+
+
+def request_payout(
+    user: User,
+    amount: Decimal | None,
+    method: str,
+    *,
+    now: datetime | None = None,
+    ip_hash: str | None = None,
+) -> Payout:
+    """A payout of ``amount`` (``None``: all that is payable) to the user's ``method``
+    account, its amount reserved in the ledger (a ``payout`` entry) in this transaction.
+
+    Raises ``PayoutRefused`` (nothing changed) when the method is unknown or its account
+    missing or not ready, the user is suspended or has another payout not final, or the
+    amount is not positive, has more decimals than the currency's minor unit (never
+    rounded), is below the program's minimum or above ``payable_amount``. Takes the user's
+    ledger lock first, so concurrent requests never reserve more than the balance (the
+    unique index on open payouts is the database's last line). Audited
+    (``payout.requested``). Flushes; the caller commits.
+    """
+    now = now or datetime.now(UTC)
+    settings = get_settings()
+    currency = settings.currency
+    if method not in PAYMENT_METHODS:
+        raise PayoutRefused("Choose how to be paid: Stripe or Lemon Squeezy.", "method")
+    if amount is not None:
+        _checked_amount(amount, currency)
+    if user.is_suspended:
+        raise PayoutRefused("Your account is suspended: payouts are paused. Contact the admin.")
+    lock_user_ledger(user.id)
+    if db.session.scalar(
+        select(Payout.id).where(Payout.user_id == user.id, Payout.status.in_(OPEN_STATUSES))
+    ):
+        raise PayoutRefused(
+            "You already have a payout in progress. You can request another once it is done."
+        )
+    account = db.session.scalars(
+        select(PayoutAccount).where(
+            PayoutAccount.user_id == user.id, PayoutAccount.provider == method
+        )
+    ).one_or_none()
+    if account is None or not account.is_ready:
+        raise PayoutRefused(
+            f"Your {METHOD_NAMES[method]} payout account is not set up yet: finish it first.",
+            "method",
+        )
+    payable = payable_amount(user.id, now)
+    if amount is None:
+        amount = payable
+    elif amount > payable:
+        raise PayoutRefused(
+            f"You can request at most {format_money(payable, currency)} now.", "amount"
+        )
+    if amount <= 0:
+        raise PayoutRefused("Nothing is available to pay out yet.", "amount")
+    minimum = settings.min_payout_amount
+    if amount < minimum:
+        raise PayoutRefused(
+            f"The minimum payout is {format_money(minimum, currency)}; "
+            f"{format_money(payable, currency)} is available now.",
+            "amount",
+        )
+    payout = Payout(
+        user_id=user.id,
+        amount=amount,
+        payment_method=method,
+        payout_account_id=account.id,
+        requested_by=user.id,
+    )
+    db.session.add(payout)
+    db.session.flush()
+    ledger.append(user.id, "payout", -amount, now, payout_id=payout.id)
+    audit.record(
+        "payout.requested",
+        actor_id=user.id,
+        subject_type="payout",
+        subject_id=payout.id,
+        ip_hash=ip_hash,
+        amount=str(amount),
+        method=method,
+    )
+    db.session.flush()
     return payout
 
 
-def fail_payout(payout: Payout, now: datetime | None = None) -> None:
-    """The money comes back to the balance; its commissions are unpaid again (what was
-    clawed back from them meanwhile stays taken: their amount drops by it), then realigned
-    with their sales' refunds (a sale refunded in full meanwhile cancels them)."""
+def start_processing(payout: Payout) -> None:
+    """A worker or an admin takes the payout to send it: ``processing``, one more attempt.
+    Raises ``InvalidTransition`` unless it was ``pending``. Flushes."""
+    # Its status as committed now: another worker or admin may have moved it since.
+    db.session.refresh(payout, with_for_update=True)
+    payout.transition_to("processing")
+    payout.attempts += 1
+    db.session.flush()
+
+
+def complete_payout(
+    payout: Payout,
+    reference: str,
+    *,
+    now: datetime | None = None,
+    actor_id: str | None = None,
+) -> list[str]:
+    """The provider paid it: ``completed`` with its unique transaction ``reference``, and the
+    commissions its money paid are marked ``paid`` and linked to it. Returns their ids.
+
+    Commissions are taken oldest payable first, whole, while their running total fits in
+    the money paid out and not yet matched to a paid commission (all completed payouts
+    less what paid commissions kept after clawbacks): a partial payout, or one netted
+    against money owed, is matched when later payouts cover the rest. Commissions of sales
+    under an open dispute are never marked. Raises ``DuplicateReference`` (the unique index
+    refuses it too) or ``InvalidTransition`` unless it was ``processing``. Under the user's
+    ledger lock; audited (``payout.completed``). Flushes.
+    """
+    now = now or datetime.now(UTC)
     lock_user_ledger(payout.user_id)
-    sale_ids = sorted(
-        set(db.session.scalars(select(Commission.sale_id).where(Commission.payout_id == payout.id)))
-    )
-    payout.transition_to("failed")
-    ledger.append(
-        payout.user_id,
-        "payout_failure",
-        payout.amount,
-        now or datetime.now(UTC),
-        payout_id=payout.id,
-    )
-    db.session.execute(
-        update(Commission)
-        .where(Commission.payout_id == payout.id)
-        .values(
-            status="pending",
-            payout_id=None,
-            amount=Commission.amount - Commission.clawed_back,
-            clawed_back=Decimal(0),
+    if db.session.scalar(
+        select(Payout.id).where(Payout.transaction_reference == reference, Payout.id != payout.id)
+    ):
+        raise DuplicateReference(f"Another payout already has the reference {reference!r}.")
+    # Its status as committed now: another worker or admin may have moved it since.
+    db.session.refresh(payout, with_for_update=True)
+    payout.transition_to("completed", now=now)
+    payout.transaction_reference = reference
+    db.session.flush()
+    completed = db.session.scalar(
+        select(func.coalesce(func.sum(Payout.amount), 0)).where(
+            Payout.user_id == payout.user_id, Payout.status == "completed"
         )
     )
-    for sale_id in sale_ids:
-        adjust_for_refunds(sale_id)
+    matched = db.session.scalar(
+        select(func.coalesce(func.sum(Commission.amount - Commission.clawed_back), 0)).where(
+            Commission.user_id == payout.user_id, Commission.status == "paid"
+        )
+    )
+    unmatched = completed - matched
+    candidates = db.session.scalars(
+        select(Commission)
+        .where(
+            Commission.user_id == payout.user_id,
+            Commission.status == "pending",
+            Commission.payable_at <= now,
+            ~_under_open_dispute(),
+        )
+        .order_by(Commission.payable_at, Commission.created_at, Commission.id)
+        .with_for_update()
+    )
+    paid: list[str] = []
+    for commission in candidates:
+        if commission.amount > unmatched:
+            break
+        unmatched -= commission.amount
+        commission.transition_to("paid")
+        commission.payout_id = payout.id
+        paid.append(commission.id)
+    audit.record(
+        "payout.completed",
+        actor_id=actor_id,
+        subject_type="payout",
+        subject_id=payout.id,
+        reference=reference,
+        commissions=len(paid),
+    )
+    db.session.flush()
+    return paid
+
+
+def fail_payout(
+    payout: Payout, reason: str, *, now: datetime | None = None, actor_id: str | None = None
+) -> None:
+    """The payout will not be paid: ``failed`` with ``reason``, and its reserve returns to the
+    balance (a ``payout_failure`` entry). No commission was marked paid by it (that happens
+    only at completion), so none changes. Raises ``InvalidTransition`` from a final or
+    completed payout. Under the user's ledger lock; audited (``payout.failed``). Flushes.
+    """
+    now = now or datetime.now(UTC)
+    lock_user_ledger(payout.user_id)
+    # Its status as committed now: another worker or admin may have moved it since.
+    db.session.refresh(payout, with_for_update=True)
+    payout.transition_to("failed", reason=reason, now=now)
+    ledger.append(payout.user_id, "payout_failure", payout.amount, now, payout_id=payout.id)
+    audit.record(
+        "payout.failed",
+        actor_id=actor_id,
+        subject_type="payout",
+        subject_id=payout.id,
+        reason=reason,
+    )
+    db.session.flush()

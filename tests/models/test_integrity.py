@@ -212,8 +212,9 @@ def test_payout_amount_is_positive(amount):
 
 def test_transaction_reference_is_unique_when_present():
     user_id = make_user().id
-    db.session.execute(text(_payout_sql(id="'p1'")), {"u": user_id})
-    db.session.execute(text(_payout_sql(id="'p2'")), {"u": user_id})  # two NULLs are fine
+    done = {"status": "'completed'", "completed_at": "now()"}  # one open payout per user
+    db.session.execute(text(_payout_sql(id="'p1'", **done)), {"u": user_id})
+    db.session.execute(text(_payout_sql(id="'p2'", **done)), {"u": user_id})  # two NULLs
     db.session.execute(text(_payout_sql(id="'p3'", transaction_reference="'tr_1'")), {"u": user_id})
     _insert_fails(
         _payout_sql(id="'p4'", transaction_reference="'tr_1'"),

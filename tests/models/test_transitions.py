@@ -44,10 +44,18 @@ EXPECTED = {
         Payout,
         PAYOUT_TRANSITIONS,
         {
+            ("awaiting_approval", "pending"),
+            ("awaiting_approval", "on_hold"),
+            ("awaiting_approval", "failed"),
+            ("on_hold", "pending"),
+            ("on_hold", "failed"),
             ("pending", "processing"),
+            ("pending", "on_hold"),
             ("pending", "failed"),
             ("processing", "completed"),
             ("processing", "failed"),
+            ("processing", "pending"),
+            ("completed", "reversed"),
         },
     ),
 }
@@ -64,7 +72,8 @@ def test_transition_table(name, old, new, allowed):
     model, _, _ = EXPECTED[name]
     obj = model(status=old)
     if allowed:
-        obj.transition_to(new)
+        # A payout fails only with a reason (tests/services/test_payouts.py).
+        obj.transition_to(new, **({"reason": "why"} if new == "failed" else {}))
         assert obj.status == new
     else:
         with pytest.raises(InvalidTransition, match=f"cannot go from '{old}' to '{new}'"):
@@ -81,7 +90,12 @@ def test_unknown_status_is_refused(name):
 
 
 def test_statuses_match_the_seed():
-    """The seed's statuses, plus "held" for commissions of flagged referrals (issue 6)."""
+    """The seed's statuses, plus "held" for commissions of flagged referrals (issue 6) and
+    approval, hold and reversal for payouts (issue 11)."""
     assert REFERRAL_TRANSITIONS.statuses == {"pending", "completed", "cancelled"}
     assert COMMISSION_TRANSITIONS.statuses == {"pending", "held", "paid", "cancelled"}
-    assert PAYOUT_TRANSITIONS.statuses == {"pending", "processing", "completed", "failed"}
+    assert PAYOUT_TRANSITIONS.statuses == {"pending", "processing", "completed", "failed"} | {
+        "awaiting_approval",
+        "on_hold",
+        "reversed",
+    }

@@ -21,10 +21,9 @@ from app.models import (
 from app.services.commissions import accrue_sales, adjust_for_refunds
 from app.services.fraud import FlagAlreadyResolved, resolve_flag
 from app.services.ledger import balances
-from app.services.payouts import create_payout, fail_payout
 from app.services.referrals import backfill_referral_tiers
 from app.services.sales import record_dispute, record_refund
-from tests.factories import make_chain, make_sale, make_user
+from tests.factories import make_chain, make_payout, make_sale, make_user
 
 
 def _earned(user: User) -> Decimal:
@@ -55,7 +54,8 @@ def _refund(sale_id: str, refunded: str) -> None:
 
 
 def assert_ledger_invariant() -> None:
-    """For every user: ledger = non-cancelled commissions - non-failed payouts - clawbacks."""
+    """For every user: ledger = non-cancelled commissions - non-failed payouts - clawbacks;
+    every payout reserved its amount in the ledger once, and only a failed one got it back."""
     rows = db.session.execute(
         text(
             """
@@ -70,6 +70,19 @@ def assert_ledger_invariant() -> None:
         )
     ).all()
     assert [(user, ledger) for user, ledger, _ in rows] == [(u, e) for u, _, e in rows]
+    # Each payout reserved its amount once, and only a failed one gave it back.
+    wrong = db.session.execute(
+        text(
+            """
+            SELECT p.id FROM payouts p
+            WHERE (SELECT coalesce(array_agg(l.amount ORDER BY l.id), '{}') FROM ledger_entries l
+                   WHERE l.payout_id = p.id)
+                <> CASE WHEN p.status = 'failed' THEN ARRAY[-p.amount, p.amount]
+                        ELSE ARRAY[-p.amount] END
+            """
+        )
+    ).all()
+    assert wrong == []
 
 
 def test_mlm_pays_each_tier_its_rate_and_completes_the_referrals():
@@ -239,16 +252,14 @@ def test_a_dispute_counts_as_a_refund_until_it_is_won():
 def test_a_refund_after_payout_is_clawed_back_and_netted_from_the_next_payout():
     root, buyer = make_chain(2)
     first = make_sale(buyer, "500.00", days_ago=40)
-    payout = create_payout(root.id, "stripe")
-    db.session.commit()
+    payout = make_payout(root, complete=True)
     assert payout.amount == Decimal("50.00")
     _refund(first, "500.00")
+    commission = db.session.scalars(select(Commission).where(Commission.sale_id == first)).one()
+    assert (commission.status, commission.clawed_back) == ("paid", Decimal("50.00"))
     assert balances(root.id).owed == Decimal("50.00")
     make_sale(buyer, "800.00", days_ago=35)
     assert balances(root.id).available == Decimal("30.00")  # 80 earned - 50 owed
-    assert_ledger_invariant()
-    fail_payout(payout)
-    db.session.commit()
     assert_ledger_invariant()
 
 
@@ -300,8 +311,7 @@ def test_a_payout_leaves_commissions_under_dispute_unpaid():
     make_sale(buyer, "500.00", days_ago=40)
     record_dispute("stripe", "pi_dd", Decimal("300.00"))
     adjust_for_refunds(disputed)
-    payout = create_payout(root.id, "stripe")
-    db.session.commit()
+    payout = make_payout(root, complete=True)
     # 50; the 30 left of the disputed one waits for the dispute, money and status alike
     assert payout.amount == Decimal("50.00")
     statuses = dict(db.session.execute(select(Commission.sale_id, Commission.status)).all())
@@ -316,8 +326,7 @@ def test_a_payout_leaves_commissions_under_dispute_unpaid():
 def test_branch_earnings_count_what_is_left_after_clawbacks():
     root, buyer = make_chain(2)
     sale_id = make_sale(buyer, "500.00", days_ago=40)
-    create_payout(root.id, "stripe")
-    db.session.commit()
+    make_payout(root, complete=True)
     _refund(sale_id, "200.00")
     earned = db.session.execute(
         text("SELECT amount FROM branch_earnings WHERE earner_id = :e"), {"e": root.id}

@@ -1,8 +1,10 @@
-"""Hypothesis: after any sequence of sales, refunds, disputes and payouts, the ledger holds.
+"""Hypothesis: after any sequence of sales, refunds, disputes and payout requests,
+completions and failures, the ledger holds.
 
 For every user: ledger = non-cancelled commissions - non-failed payouts - clawbacks; every
 commission is rate * (sale - refunds) rounded half up to the cent (or what was paid, less
-what was clawed back); balances are never built from anything but the ledger.
+what was clawed back); commissions marked paid never exceed what completed payouts paid;
+balances are never built from anything but the ledger.
 """
 
 from __future__ import annotations
@@ -18,10 +20,16 @@ from sqlalchemy import select, text
 from app.extensions import db
 from app.models import Commission, Payout, Sale
 from app.services.commissions import adjust_for_refunds
-from app.services.payouts import PayoutRefused, create_payout, fail_payout
+from app.services.payouts import (
+    PayoutRefused,
+    complete_payout,
+    fail_payout,
+    request_payout,
+    start_processing,
+)
 from app.services.sales import record_dispute, record_refund
 from tests.conftest import reset_database
-from tests.factories import make_chain, make_sale
+from tests.factories import make_chain, make_payout_account, make_sale
 from tests.services.test_commissions import assert_ledger_invariant
 
 cents = st.integers(min_value=1, max_value=500_000).map(lambda c: Decimal(c) / 100)
@@ -30,8 +38,9 @@ steps = st.lists(
         st.tuples(st.just("sale"), cents, st.integers(0, 60)),
         st.tuples(st.just("refund"), st.integers(0, 9), st.integers(0, 100)),
         st.tuples(st.just("dispute"), st.integers(0, 9), st.integers(0, 100)),
-        st.tuples(st.just("payout"), st.integers(0, 2)),
-        st.tuples(st.just("fail"), st.integers(0, 9)),
+        st.tuples(st.just("payout"), st.integers(0, 2), st.none() | cents),
+        st.tuples(st.just("complete"), st.integers(0, 2)),
+        st.tuples(st.just("fail"), st.integers(0, 2)),
     ),
     min_size=1,
     max_size=25,
@@ -52,8 +61,10 @@ def _expected_amount(commission: Commission, sale: Sale) -> Decimal:
 def test_ledger_invariant_and_rounding_over_random_histories(steps):
     reset_database()
     *uplines, buyer = make_chain(4)
+    for upline in uplines:
+        make_payout_account(upline)
     sales: list[str] = []
-    now = datetime.now(UTC)
+    later = datetime.now(UTC) + timedelta(days=1)
     for step in steps:
         kind = step[0]
         if kind == "sale":
@@ -68,11 +79,18 @@ def test_ledger_invariant_and_rounding_over_random_histories(steps):
             adjust_for_refunds(sale.id)
         elif kind == "payout":
             with contextlib.suppress(PayoutRefused):
-                create_payout(uplines[step[1]].id, "stripe", now + timedelta(days=1))
-        elif kind == "fail":
-            payouts = db.session.scalars(select(Payout).where(Payout.status == "pending")).all()
-            if payouts:
-                fail_payout(payouts[step[1] % len(payouts)])
+                request_payout(uplines[step[1]], step[2], "stripe", now=later)
+        elif kind in ("complete", "fail"):
+            payout = db.session.scalars(
+                select(Payout).where(
+                    Payout.user_id == uplines[step[1]].id, Payout.status == "pending"
+                )
+            ).one_or_none()
+            if payout is not None and kind == "complete":
+                start_processing(payout)
+                complete_payout(payout, f"tr_{payout.id}", now=later)
+            elif payout is not None:
+                fail_payout(payout, "account closed", now=later)
         db.session.commit()
         assert_ledger_invariant()
 
@@ -87,3 +105,15 @@ def test_ledger_invariant_and_rounding_over_random_histories(steps):
             assert commission.amount == expected
     negative = db.session.scalar(text("SELECT count(*) FROM commissions WHERE amount < 0"))
     assert negative == 0
+    overpaid = db.session.scalar(
+        text(
+            """
+            SELECT count(*) FROM users u
+            WHERE (SELECT coalesce(sum(amount - clawed_back), 0) FROM commissions c
+                   WHERE c.user_id = u.id AND c.status = 'paid')
+                > (SELECT coalesce(sum(amount), 0) FROM payouts p
+                   WHERE p.user_id = u.id AND p.status = 'completed')
+            """
+        )
+    )
+    assert overpaid == 0

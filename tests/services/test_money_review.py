@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from app.extensions import db
 from app.models import Commission, ReferralFlag, ReferralProgramSettings, Sale, WebhookEvent
 from app.services.commissions import adjust_for_refunds, serialize_accruals, settle_sales
-from app.services.payouts import PayoutRefused, create_payout, fail_payout
+from app.services.payouts import PayoutRefused, fail_payout, request_payout
 from app.services.sales import (
     SaleReport,
     record_dispute,
@@ -22,7 +22,7 @@ from app.services.sales import (
     unaccrued_sale_ids,
 )
 from app.services.webhooks import process_events
-from tests.factories import make_chain, make_sale
+from tests.factories import make_chain, make_payout, make_payout_account, make_sale
 from tests.services.test_commissions import assert_ledger_invariant
 from tests.signing import run_jobs, stripe_checkout, stripe_event, stripe_headers
 
@@ -118,8 +118,7 @@ def test_a_partly_lost_dispute_commission_is_marked_paid_when_its_money_is_paid(
     record_dispute("stripe", "pi_pl", Decimal("50.00"), is_closed=True)
     adjust_for_refunds(sale_id)
     db.session.commit()
-    payout = create_payout(root.id, "stripe")
-    db.session.commit()
+    payout = make_payout(root, complete=True)
     commission = db.session.scalars(select(Commission)).one()
     assert payout.amount == commission.amount == Decimal("5.00")
     assert (commission.status, commission.payout_id) == ("paid", payout.id)
@@ -133,8 +132,9 @@ def test_commissions_under_an_open_dispute_are_not_paid_out():
     record_dispute("stripe", "pi_od", Decimal("50.00"))
     adjust_for_refunds(sale_id)
     db.session.commit()
+    make_payout_account(root)
     with pytest.raises(PayoutRefused):  # today: pays the undisputed 5.00, commission "pending"
-        create_payout(root.id, "stripe")
+        request_payout(root, None, "stripe")
 
 
 # 6. A payout that fails after its commission's sale was fully refunded leaves the commission
@@ -143,12 +143,11 @@ def test_a_failed_payout_of_a_fully_refunded_sale_leaves_it_cancelled():
     _settings(min_payout_amount=0)
     root, buyer = make_chain(2)
     sale_id = make_sale(buyer, "100.00", provider="stripe", external_id="pi_fr", days_ago=40)
-    payout = create_payout(root.id, "stripe")
-    db.session.commit()
+    payout = make_payout(root)
     record_refund("stripe", "pi_fr", Decimal("100.00"))
     adjust_for_refunds(sale_id)
     db.session.commit()
-    fail_payout(payout)
+    fail_payout(payout, "account closed")
     db.session.commit()
     assert_ledger_invariant()
     commission = db.session.scalars(select(Commission)).one()

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import AuditEntry, PayoutAccount, ReferralProgramSettings
+from app.models import AuditEntry, Payout, PayoutAccount, ReferralProgramSettings
 from app.services.payout_accounts import payee_details
 from tests.conftest import csrf_token, log_in
-from tests.factories import make_sale, make_user
+from tests.factories import make_payout, make_payout_account, make_sale, make_user
 
 HX = {"HX-Request": "true"}
 IBAN = "DE89 3704 0044 0532 0130 00"
@@ -173,3 +174,120 @@ def test_without_a_key_the_form_is_replaced_by_a_notice(app, client, monkeypatch
     assert response.status_code == 503
     assert "no encryption key" in response.get_data(as_text=True)
     assert _accounts() == 0
+
+
+# --- payout requests and history -----------------------------------------------------------
+
+
+def _request_form(client, **overrides: str) -> dict[str, str]:
+    data = {"csrf_token": csrf_token(client, "/payouts"), "amount": "", "method": "stripe"}
+    data.update(overrides)
+    return data
+
+
+def _earner_logged_in(client, *, account: bool = True):
+    user = make_user()
+    make_sale(make_user(referrer=user), "600.00", days_ago=40)  # 60.00 available
+    if account:
+        make_payout_account(user)
+    log_in(client, user.email)
+    return user
+
+
+def _payout_rows() -> int:
+    return db.session.scalar(select(func.count()).select_from(Payout))
+
+
+def test_the_form_offers_ready_methods_and_the_history_lists_payouts_newest_first(client):
+    user = _earner_logged_in(client)
+    make_payout_account(user, "lemon_squeezy")
+    older = make_payout(user, "50.00", complete=True)
+    make_sale(make_user(referrer=user), "600.00", days_ago=40)
+    newer = make_payout(user, "55.00", "lemon_squeezy")
+    html = client.get("/payouts").get_data(as_text=True)
+    assert "Leave empty for all that is available: 15.00 USD" in html
+    assert '<option value="lemon_squeezy">Lemon Squeezy</option>' in html
+    assert '<option value="stripe">Stripe</option>' in html
+    assert html.index(f'data-payout="{newer.id}"') < html.index(f'data-payout="{older.id}"')
+    assert '<span class="status status-completed">completed</span>' in html
+    assert '<span class="status status-pending">pending</span>' in html
+    assert "55.00 USD" in html and "Lemon Squeezy</td>" in html
+
+
+def test_without_a_ready_account_the_form_is_replaced_by_a_notice(client):
+    user = _earner_logged_in(client, account=False)
+    make_payout_account(user, ready=False)
+    html = client.get("/payouts").get_data(as_text=True)
+    assert 'data-request="no-account"' in html and "Request payout" not in html
+    assert "No payouts yet." in html
+
+
+def test_requesting_without_javascript_redirects_to_the_page_with_the_payout(client):
+    user = _earner_logged_in(client)
+    response = client.post("/payouts/request", data=_request_form(client))
+    assert response.status_code == 302 and response.headers["Location"] == "/payouts"
+    html = client.get("/payouts").get_data(as_text=True)
+    assert "Payout of 60.00 USD requested." in html
+    assert 'data-stat="available">0.00 USD<' in html
+    payout = db.session.scalars(select(Payout)).one()
+    assert (payout.user_id, payout.amount, payout.status) == (user.id, Decimal("60"), "pending")
+    assert f'data-payout="{payout.id}"' in html
+
+
+def test_requesting_with_htmx_sends_the_whole_page_again(client):
+    _earner_logged_in(client)
+    response = client.post("/payouts/request", data=_request_form(client, amount="50"), headers=HX)
+    assert response.status_code == 200 and response.headers["HX-Redirect"] == "/payouts"
+    assert db.session.scalars(select(Payout.amount)).one() == Decimal("50")
+
+
+@pytest.mark.parametrize(
+    ("amount", "method", "message"),
+    [
+        ("50.001", "stripe", "Use at most 2 decimals for USD."),
+        ("-50", "stripe", "Enter an amount above zero."),
+        ("NaN", "stripe", "Enter a number, like 49.90."),
+        ("1e400", "stripe", "You can request at most 60.00 USD now."),
+        ("9" * 5000, "stripe", "You can request at most 60.00 USD now."),
+        ("60.01", "stripe", "You can request at most 60.00 USD now."),
+        ("49.99", "stripe", "The minimum payout is 50.00 USD"),
+        ("abc", "stripe", "Not a valid decimal value."),
+        ("", "lemon_squeezy", "Lemon Squeezy payout account is not set up yet"),
+        ("", "paypal", "Choose how to be paid"),
+    ],
+)
+def test_bad_requests_answer_422_with_the_message_and_change_nothing(
+    client, amount, method, message
+):
+    _earner_logged_in(client)
+    data = _request_form(client, amount=amount, method=method)
+    response = client.post("/payouts/request", data=data, headers=HX)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert html.lstrip().startswith('<section class="card" id="payout-request"')
+    assert message in html and 'aria-invalid="true"' in html
+    assert _payout_rows() == 0
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_a_refusal_without_javascript_answers_the_full_page_with_422(client):
+    user = _earner_logged_in(client)
+    make_payout(user, "50.00")
+    response = client.post("/payouts/request", data=_request_form(client, amount="10"))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "<h1>Payouts</h1>" in html and "already have a payout in progress" in html
+    assert 'id="payee"' in html
+    assert _payout_rows() == 1
+
+
+def test_requesting_needs_the_csrf_token(client):
+    _earner_logged_in(client)
+    for token in (None, "forged"):
+        data = _request_form(client)
+        if token is None:
+            del data["csrf_token"]
+        else:
+            data["csrf_token"] = token
+        assert client.post("/payouts/request", data=data, headers=HX).status_code == 400
+    assert _payout_rows() == 0
