@@ -11,6 +11,7 @@ most one drain waiting in the queue, so a burst of events costs a few jobs, not 
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from flask import current_app
@@ -26,6 +27,7 @@ from app.services.webhooks import claim_events, has_stale_events, process_events
 BATCH_SIZE = 500
 DRAIN_FLAG = "webhooks:drain-requested"
 DRAIN_FLAG_TTL = 30  # seconds: a lost drain job is re-requested by the next event anyway
+DRAIN_BUDGET = 60  # seconds of work per drain job, far below RQ's default job timeout (180 s)
 SWEEP_FLAG = "webhooks:swept"
 SWEEP_EVERY = 60  # seconds
 SWEEP_AFTER = timedelta(seconds=60)  # an event this old without processing lost its job
@@ -41,14 +43,17 @@ def request_drain() -> None:
         current_app.logger.exception("Could not request a webhook drain; the sweeper will")
 
 
-def drain_webhook_events_job(batch_size: int = BATCH_SIZE) -> int:
-    """Process every unprocessed event, a batch per transaction. Safe to run twice or on
+def drain_webhook_events_job(batch_size: int = BATCH_SIZE, budget: float = DRAIN_BUDGET) -> int:
+    """Process unprocessed events, a batch per transaction, for about ``budget`` seconds (at
+    least one batch); then request another drain and stop: a job that ran until a busy
+    queue is empty would outlive RQ's job timeout and be killed mid-batch. Safe to run twice or on
     several workers at once. A batch that fails is retried event by event, so one bad event
     is noted (``last_error``) and skipped while the others go through; the job then fails
     (and RQ retries it with backoff) when an event may succeed later. Malformed events are
     parked for a person at once: no retry can change them."""
     get_redis().delete(DRAIN_FLAG)  # events stored from now on request another drain
     done, failed, parked = 0, set(), set()
+    deadline = time.monotonic() + budget
     while event_pks := claim_events(batch_size, skip=failed | parked):
         try:
             done += process_events(event_pks)
@@ -63,6 +68,9 @@ def drain_webhook_events_job(batch_size: int = BATCH_SIZE) -> int:
                     parked.add(event_pk)
                 else:
                     done += 1
+        if time.monotonic() > deadline:  # at least one batch per job, whatever the budget
+            request_drain()
+            break
     if failed:
         raise RuntimeError(f"{len(failed)} events failed; see webhook_events.last_error")
     return done

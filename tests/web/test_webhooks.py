@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 
 from app.extensions import db
 from app.jobs import webhooks as webhook_jobs
-from app.jobs.queueing import get_queue
+from app.jobs.queueing import get_queue, get_redis
 from app.models import Commission, CustomerLink, Sale, WebhookEvent
 from app.services.webhooks import MAX_ATTEMPTS
 from tests.factories import make_chain
@@ -473,3 +473,16 @@ def test_a_signed_event_nested_64_deep_is_stored(client):
     body = b'{"id": "evt_64", "type": "x", "data": ' + _nested(63) + b"}"
     assert _post_stripe(client, body).status_code == 200
     assert _count(WebhookEvent) == 1
+
+
+def test_a_drain_stops_after_its_budget_and_requests_the_next(app, client):
+    _, buyer = make_chain(2)
+    for n in range(3):
+        checkout = stripe_checkout(buyer.id, 1000, f"pi_budget{n}")
+        _post_stripe(client, stripe_event("checkout.session.completed", checkout))
+    get_queue().empty()
+    get_redis().delete(webhook_jobs.DRAIN_FLAG)
+    assert webhook_jobs.drain_webhook_events_job(batch_size=1, budget=0) == 1
+    assert get_queue().count == 1  # the next drain carries on
+    run_jobs(app)
+    assert _count(Commission) == 3
