@@ -5,16 +5,6 @@ from flask_login import current_user, login_remembered, login_required, login_us
 
 from app.auth import bp
 from app.auth.forms import LoginForm, PasswordForm, RegisterForm
-from app.auth.throttles import (
-    LOGIN_PER_ACCOUNT,
-    LOGIN_PER_EMAIL,
-    LOGIN_PER_IP,
-    PASSWORD_PER_USER,
-    REGISTRATION_PER_IP,
-    Throttled,
-    client_key,
-    count_attempt,
-)
 from app.extensions import db
 from app.htmx import redirect_to, render, render_form
 from app.services import audit
@@ -29,6 +19,16 @@ from app.services.emails import normalize_email
 from app.services.program import get_settings
 from app.services.referral_links import ATTRIBUTION_COOKIE, safe_next
 from app.services.sessions import end_all_sessions
+from app.services.throttles import (
+    LOGIN_PER_ACCOUNT,
+    LOGIN_PER_EMAIL,
+    LOGIN_PER_IP,
+    PASSWORD_PER_USER,
+    REGISTRATION_PER_IP,
+    Throttled,
+    client_key,
+    count_attempt,
+)
 from app.services.visitors import request_ip_hash
 
 
