@@ -48,9 +48,16 @@ def recreate_database(server_url: str, name: str) -> str:
     return sqlalchemy_url(with_database(server_url, name))
 
 
+def redis_db_for_tests() -> int:
+    """The suite's Redis database number; each pytest-xdist worker counts down from it, so
+    parallel workers never flush or count (throttles) in each other's database."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return (TEST_REDIS_DB - int(worker.removeprefix("gw") or 0)) % 16
+
+
 def redis_url_for_tests(redis_url: str) -> str:
     """The same Redis server, on a database number of the suite's own."""
     parts = urlsplit(redis_url)
     if parts.scheme == "unix":  # urlunsplit would drop the empty host of unix:///path
-        return f"unix://{parts.path}?db={TEST_REDIS_DB}"
-    return urlunsplit(parts._replace(path=f"/{TEST_REDIS_DB}"))
+        return f"unix://{parts.path}?db={redis_db_for_tests()}"
+    return urlunsplit(parts._replace(path=f"/{redis_db_for_tests()}"))
