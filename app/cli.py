@@ -12,9 +12,12 @@ from sqlalchemy.exc import IntegrityError
 
 from app import crypto
 from app.extensions import db
-from app.services import audit
-from app.services.accounts import create_user, find_user_by_email, unique_violation
-from app.services.demo import (
+from app.services.accounts.accounts import create_user, find_user_by_email, unique_violation
+from app.services.accounts.emails import normalize_email
+from app.services.network.network_generator import AlreadyGenerated, generate_network
+from app.services.ops import audit
+from app.services.payouts.payout_accounts import rotate_payee_details
+from app.services.program.demo import (
     ADMIN_EMAIL,
     DEMO_AFFILIATES,
     DEMO_PASSWORD,
@@ -22,10 +25,7 @@ from app.services.demo import (
     demo_email,
     record_demo_sales,
 )
-from app.services.emails import normalize_email
-from app.services.network_generator import AlreadyGenerated, generate_network
-from app.services.payout_accounts import rotate_payee_details
-from app.services.program import seed_program_defaults
+from app.services.program.program import seed_program_defaults
 
 
 @click.command("seed")

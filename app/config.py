@@ -114,7 +114,7 @@ class Config:
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.REMEMBER_COOKIE_HTTPONLY = True
-        # Also enforced by the server (app/services/sessions.py), for sessions too.
+        # Also enforced by the server (app/services/accounts/sessions.py), for sessions too.
         self.REMEMBER_COOKIE_DURATION = timedelta(days=int(env.get("REMEMBER_DAYS", "30")))
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.WTF_CSRF_ENABLED = _bool("WTF_CSRF_ENABLED", True)

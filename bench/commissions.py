@@ -32,10 +32,10 @@ from sqlalchemy import text
 
 from app import create_app
 from app.extensions import db
-from app.services import accounts
-from app.services.commissions import accrue_sales
-from app.services.network_generator import generate_network
-from app.services.passwords import hash_password
+from app.services.accounts import accounts
+from app.services.accounts.passwords import hash_password
+from app.services.money.commissions import accrue_sales
+from app.services.network.network_generator import generate_network
 from bench.loadgen import ROOT, pct, post_bytes, request_bytes, run, serve
 from tests.services_under_test import recreate_database, server_urls
 from tests.signing import STRIPE_SECRET, stripe_checkout, stripe_event, stripe_headers

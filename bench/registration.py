@@ -29,9 +29,9 @@ from flask_migrate import upgrade
 from app import create_app
 from app.extensions import db
 from app.models import User
-from app.services import accounts
-from app.services.network_generator import generate_network
-from app.services.passwords import hash_password
+from app.services.accounts import accounts
+from app.services.accounts.passwords import hash_password
+from app.services.network.network_generator import generate_network
 from tests.services_under_test import recreate_database, server_urls
 
 RAW_USER = """

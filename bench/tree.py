@@ -37,10 +37,10 @@ from sqlalchemy import text  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
-from app.services.accounts import find_user_by_email  # noqa: E402
-from app.services.demo import DEMO_PASSWORD, build_demo_network, demo_email  # noqa: E402
-from app.services.network_generator import generate_network  # noqa: E402
-from app.services.program import seed_program_defaults  # noqa: E402
+from app.services.accounts.accounts import find_user_by_email  # noqa: E402
+from app.services.network.network_generator import generate_network  # noqa: E402
+from app.services.program.demo import DEMO_PASSWORD, build_demo_network, demo_email  # noqa: E402
+from app.services.program.program import seed_program_defaults  # noqa: E402
 from bench.loadgen import PORT, body, fetch, pct, request_bytes, run, serve  # noqa: E402
 from tests.services_under_test import recreate_database, server_urls  # noqa: E402
 

@@ -29,7 +29,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from app import create_app
 from app.models import User
 from app.pagination import Cursor
-from app.services.downline import _FIRST, _OPEN_NODE, PAGE_SIZE, ChildrenPage, _to_node
+from app.services.network.downline import _FIRST, _OPEN_NODE, PAGE_SIZE, ChildrenPage, _to_node
 
 
 def _sql(statement) -> str:

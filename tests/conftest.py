@@ -14,7 +14,7 @@ from sqlalchemy import text
 from app import create_app
 from app.extensions import db, limiter
 from app.jobs.queueing import get_redis
-from app.services.program import seed_program_defaults
+from app.services.program.program import seed_program_defaults
 from tests.factories import PASSWORD
 from tests.fake_stripe import fake_stripe  # noqa: F401 - a fixture for every test
 from tests.services_under_test import recreate_database, redis_url_for_tests, server_urls

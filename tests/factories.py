@@ -12,12 +12,12 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Payout, PayoutAccount, User
-from app.services.accounts import create_user
-from app.services.commissions import settle_sales
-from app.services.passwords import hash_password
-from app.services.payout_accounts import save_payee_details
-from app.services.payouts import complete_payout, request_payout, start_processing
-from app.services.sales import SaleReport, record_sale
+from app.services.accounts.accounts import create_user
+from app.services.accounts.passwords import hash_password
+from app.services.money.commissions import settle_sales
+from app.services.money.sales import SaleReport, record_sale
+from app.services.payouts.payout_accounts import save_payee_details
+from app.services.payouts.payouts import complete_payout, request_payout, start_processing
 
 _seq = itertools.count(1)
 PASSWORD = "correct-horse-battery"
@@ -33,7 +33,7 @@ def make_user(referrer: User | None = None, **overrides: object) -> User:
     n = next(_seq)
     fields = {"username": f"user{n}", "email": f"user{n}@example.com", "password": PASSWORD}
     fields.update(overrides)
-    with mock.patch("app.services.accounts.hash_password", cached_hash):
+    with mock.patch("app.services.accounts.accounts.hash_password", cached_hash):
         user = create_user(referrer=referrer, **fields)
     db.session.commit()
     return user

@@ -8,9 +8,9 @@ from app import create_app
 from app.config import DEV_SECRET_KEY, Config, ConfigurationError, check_config
 from app.extensions import db
 from app.models import AuditEntry, MLMTier, PayoutAccount, Referral, User
-from app.services.demo import DEMO_PASSWORD
-from app.services.passwords import verify_password
-from app.services.payout_accounts import payee_details, save_payee_details
+from app.services.accounts.passwords import verify_password
+from app.services.payouts.payout_accounts import payee_details, save_payee_details
+from app.services.program.demo import DEMO_PASSWORD
 from tests.factories import make_user
 
 

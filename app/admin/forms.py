@@ -12,7 +12,7 @@ from wtforms.validators import (
 )
 
 from app.forms import FiniteDecimalField
-from app.services.sale_entry import paid_on_problem
+from app.services.money.sale_entry import paid_on_problem
 
 
 class SaleForm(FlaskForm):

@@ -10,20 +10,20 @@ from app.htmx import redirect_to, render, render_form, wants_fragment
 from app.jobs.webhooks import request_drain
 from app.models import ReferralFlag, User, WebhookEvent
 from app.models.base import new_id
-from app.services.directory import find_user, find_users
-from app.services.downline import admin_scope
-from app.services.fraud import FlagAlreadyResolved, open_flags, resolve_flag
-from app.services.health import readiness_checks, webhook_backlog
-from app.services.program import get_settings
-from app.services.sale_entry import attribute, record_manual_sale
-from app.services.sales import find_unattributed, recent_sales
-from app.services.webhooks import (
+from app.services.accounts.directory import find_user, find_users
+from app.services.money.fraud import FlagAlreadyResolved, open_flags, resolve_flag
+from app.services.money.sale_entry import attribute, record_manual_sale
+from app.services.money.sales import find_unattributed, recent_sales
+from app.services.money.webhooks import (
     MAX_ATTEMPTS,
     PARKED_LISTED,
     dismiss_parked_event,
     parked_events,
     retry_parked_event,
 )
+from app.services.network.downline import admin_scope
+from app.services.ops.health import readiness_checks, webhook_backlog
+from app.services.program.program import get_settings
 from app.tree.views import TreeLinks, show_search, show_tree
 
 

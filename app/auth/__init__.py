@@ -8,7 +8,7 @@ from flask_login import login_url
 from app.extensions import login_manager
 from app.htmx import redirect_to
 from app.models import User
-from app.services.sessions import user_for_session
+from app.services.accounts.sessions import user_for_session
 
 bp = Blueprint("auth", __name__)
 

@@ -7,19 +7,16 @@ from app.auth import bp
 from app.auth.forms import LoginForm, PasswordForm, RegisterForm
 from app.extensions import db
 from app.htmx import redirect_to, render, render_form
-from app.services import audit
-from app.services.accounts import (
+from app.services.accounts.accounts import (
     FORM,
     RegistrationRejected,
     authenticate,
     change_password,
     register_user,
 )
-from app.services.emails import normalize_email
-from app.services.program import get_settings
-from app.services.referral_links import ATTRIBUTION_COOKIE, safe_next
-from app.services.sessions import end_all_sessions
-from app.services.throttles import (
+from app.services.accounts.emails import normalize_email
+from app.services.accounts.sessions import end_all_sessions
+from app.services.accounts.throttles import (
     LOGIN_PER_ACCOUNT,
     LOGIN_PER_EMAIL,
     LOGIN_PER_IP,
@@ -29,7 +26,10 @@ from app.services.throttles import (
     client_key,
     count_attempt,
 )
-from app.services.visitors import request_ip_hash
+from app.services.accounts.visitors import request_ip_hash
+from app.services.network.referral_links import ATTRIBUTION_COOKIE, safe_next
+from app.services.ops import audit
+from app.services.program.program import get_settings
 
 
 def _start_session(user, remember: bool = False) -> None:

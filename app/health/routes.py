@@ -2,7 +2,7 @@ from flask import Response, jsonify
 
 from app.extensions import limiter
 from app.health import bp
-from app.services.health import public_view, readiness_checks, webhook_backlog
+from app.services.ops.health import public_view, readiness_checks, webhook_backlog
 
 
 def _answer(healthy: bool, **body: object) -> Response:

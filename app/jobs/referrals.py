@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.extensions import db
-from app.services.referrals import backfill_referral_tiers
+from app.services.network.referrals import backfill_referral_tiers
 
 
 def backfill_referral_tiers_job() -> int:

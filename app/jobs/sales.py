@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.extensions import db
-from app.services.commissions import settle_sales
+from app.services.money.commissions import settle_sales
 
 
 def settle_sales_job(sale_ids: list[str]) -> None:

@@ -21,8 +21,13 @@ from app.extensions import db
 from app.jobs.queueing import RETRY, get_queue, get_redis
 from app.jobs.sales import settle_sales_job
 from app.providers import MalformedEvent
-from app.services.sales import unaccrued_sale_ids
-from app.services.webhooks import claim_events, has_stale_events, process_events, record_failure
+from app.services.money.sales import unaccrued_sale_ids
+from app.services.money.webhooks import (
+    claim_events,
+    has_stale_events,
+    process_events,
+    record_failure,
+)
 
 BATCH_SIZE = 500
 DRAIN_FLAG = "webhooks:drain-requested"

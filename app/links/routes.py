@@ -2,10 +2,10 @@ from flask import current_app, make_response, redirect, render_template, request
 
 from app.extensions import db
 from app.links import bp
-from app.services.accounts import find_user_by_code
-from app.services.program import get_settings, list_tiers
-from app.services.referral_links import ATTRIBUTION_COOKIE, record_click, safe_next
-from app.services.visitors import request_ip_hash
+from app.services.accounts.accounts import find_user_by_code
+from app.services.accounts.visitors import request_ip_hash
+from app.services.network.referral_links import ATTRIBUTION_COOKIE, record_click, safe_next
+from app.services.program.program import get_settings, list_tiers
 
 
 @bp.get("/r/<code>")

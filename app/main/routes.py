@@ -1,6 +1,6 @@
 from app.htmx import render
 from app.main import bp
-from app.services.program import get_settings, list_tiers
+from app.services.program.program import get_settings, list_tiers
 
 
 @bp.get("/")

@@ -35,7 +35,7 @@ class User(UserMixin, IdMixin, TimestampMixin, Base):
     # HMAC of the IP the account was created from, for the same-IP fraud signal.
     signup_ip_hash: Mapped[str | None] = mapped_column(String(64))
     # Part of every session and remember-me cookie; rotating it ends them all (see
-    # app/services/sessions.py). The default covers rows written outside the ORM (COPY).
+    # app/services/accounts/sessions.py). The default covers rows written outside the ORM (COPY).
     session_token: Mapped[str] = mapped_column(String(64), server_default=SESSION_TOKEN_DEFAULT)
 
     referrer: Mapped[User | None] = relationship(remote_side="User.id", back_populates="referrals")
@@ -55,7 +55,7 @@ class User(UserMixin, IdMixin, TimestampMixin, Base):
         CheckConstraint("referred_by <> id", name="not_self_referred"),
         CheckConstraint("email = btrim(email) AND email LIKE '%_@_%'", name="email_shape"),
         CheckConstraint("length(btrim(username)) > 0", name="username_present"),
-        # Domains are stored IDNA-encoded (app/services/emails.py), so the unique index on
+        # Domains are stored IDNA-encoded (app/services/accounts/emails.py), so the unique index on
         # lower(email) sees one spelling per mailbox.
         CheckConstraint("email ~ '@[[:ascii:]]+$'", name="email_ascii_domain"),
         # Case-insensitive uniqueness; also the index that login looks emails up by.

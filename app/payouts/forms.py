@@ -4,9 +4,9 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional, ValidationError
 
 from app.forms import FiniteDecimalField, MaxLength
-from app.services.emails import MAX_EMAIL_LENGTH
-from app.services.payee_details import MAX_NAME_LENGTH
-from app.services.stripe_accounts import COUNTRY_REJECTED, EXPRESS_COUNTRIES
+from app.services.accounts.emails import MAX_EMAIL_LENGTH
+from app.services.payouts.payee_details import MAX_NAME_LENGTH
+from app.services.payouts.stripe_accounts import COUNTRY_REJECTED, EXPRESS_COUNTRIES
 
 
 class PayeeForm(FlaskForm):

@@ -8,14 +8,15 @@ from app.money import format_money
 from app.payouts import bp
 from app.payouts.forms import PayeeForm, PayoutRequestForm, StripeAccountForm
 from app.security import allow_form_action
-from app.services.ledger import balances
-from app.services.payout_accounts import (
+from app.services.accounts.visitors import request_ip_hash
+from app.services.money.ledger import balances
+from app.services.payouts.payout_accounts import (
     FORM,
     PayeeDetailsRejected,
     payee_status,
     save_payee_details,
 )
-from app.services.payouts import (
+from app.services.payouts.payouts import (
     METHOD_NAMES,
     PayoutRefused,
     history,
@@ -23,8 +24,7 @@ from app.services.payouts import (
     ready_methods,
     request_payout,
 )
-from app.services.program import get_settings
-from app.services.stripe_accounts import (
+from app.services.payouts.stripe_accounts import (
     StripeUnavailable,
     onboarding_link,
     onboarding_origin,
@@ -33,7 +33,7 @@ from app.services.stripe_accounts import (
     stripe_account,
     stripe_status,
 )
-from app.services.visitors import request_ip_hash
+from app.services.program.program import get_settings
 
 PAGE, PAYEE = "payouts/index.html", "payouts/_payee.html"
 STRIPE = "payouts/_stripe_account.html"

@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterable, Iterator
 
 from app.money import quantize
-from app.services.commission_listing import CommissionRow
+from app.services.money.commission_listing import CommissionRow
 
 HEADER = (
     "date", "status", "tier", "amount", "clawed_back", "rate", "sale_amount_net",

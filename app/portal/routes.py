@@ -6,16 +6,16 @@ from app.pagination import cursor_arg
 from app.portal import bp
 from app.portal.exports import commission_csv
 from app.portal.forms import CommissionFilterForm
-from app.services.commission_listing import (
+from app.services.money.commission_listing import (
     CommissionFilters,
     iter_commissions,
     list_commissions,
     monthly_earnings,
 )
-from app.services.ledger import balances
-from app.services.network_stats import STAT_PERIODS, link_stats, network_summary
-from app.services.program import get_settings
-from app.services.referral_links import qr_code, share_links, share_url
+from app.services.money.ledger import balances
+from app.services.network.network_stats import STAT_PERIODS, link_stats, network_summary
+from app.services.network.referral_links import qr_code, share_links, share_url
+from app.services.program.program import get_settings
 
 _QR_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
 

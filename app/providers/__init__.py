@@ -15,7 +15,7 @@ from decimal import Decimal
 from types import ModuleType
 
 from app.money import minor_units
-from app.services.sales import SaleReport, sale_date_problem
+from app.services.money.sales import SaleReport, sale_date_problem
 
 
 class SignatureError(ValueError):

@@ -19,7 +19,7 @@ from app.providers import (
     minor_amount,
     parse_body,
 )
-from app.services.sales import SaleReport
+from app.services.money.sales import SaleReport
 
 PROVIDER = "lemon_squeezy"
 

@@ -23,7 +23,7 @@ from app.providers import (
     parse_body,
     unix_time,
 )
-from app.services.sales import SaleReport
+from app.services.money.sales import SaleReport
 
 PROVIDER = "stripe"
 

@@ -1,7 +1,7 @@
 from flask_login import current_user, login_required
 
 from app.autocommit import autocommit
-from app.services.downline import affiliate_scope
+from app.services.network.downline import affiliate_scope
 from app.tree import bp
 from app.tree.views import TreeLinks, show_search, show_tree
 

@@ -13,8 +13,8 @@ from flask import abort, g, request, url_for
 
 from app.htmx import render, wants_fragment
 from app.pagination import Cursor, cursor_arg
-from app.services.downline import PAGE_SIZE, TreeScope, load_nodes, open_node
-from app.services.downline_search import MAX_QUERY_LENGTH, search_downline
+from app.services.network.downline import PAGE_SIZE, TreeScope, load_nodes, open_node
+from app.services.network.downline_search import MAX_QUERY_LENGTH, search_downline
 
 
 @dataclass(frozen=True)

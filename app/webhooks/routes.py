@@ -7,7 +7,7 @@ from app.autocommit import autocommit
 from app.extensions import csrf, db, limiter
 from app.jobs.webhooks import request_drain
 from app.providers import SignatureError
-from app.services.webhooks import PROVIDER_MODULES, store_event
+from app.services.money.webhooks import PROVIDER_MODULES, store_event
 from app.webhooks import bp
 
 # What a provider's signature header looks like; anything else is refused before the body is

@@ -4,7 +4,7 @@ Revision ID: 0002
 Revises: 0001
 
 The values are frozen here as they were when the program started; `flask seed` restores
-missing rows from app/services/program.py without touching existing ones.
+missing rows from app/services/program/program.py without touching existing ones.
 """
 
 from alembic import op

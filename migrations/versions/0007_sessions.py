@@ -23,7 +23,7 @@ def _ascii_domains() -> None:
     and looks up (else their owners could no longer log in). If that form is already another
     account's (one mailbox, two accounts: the defect this fixes), stop with the ids: a person
     decides which account keeps the address."""
-    from app.services.emails import normalize_email
+    from app.services.accounts.emails import normalize_email
 
     conn = op.get_bind()
     rows = conn.execute(sa.text("SELECT id, email FROM users WHERE email !~ '@[[:ascii:]]+$'"))

@@ -8,7 +8,7 @@ from app.extensions import db
 from app.jobs.queueing import get_queue
 from app.jobs.referrals import backfill_referral_tiers_job
 from app.models import Referral
-from app.services.program import get_settings, set_max_tier_level
+from app.services.program.program import get_settings, set_max_tier_level
 from tests.factories import make_chain
 
 

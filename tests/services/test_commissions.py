@@ -18,11 +18,11 @@ from app.models import (
     Sale,
     User,
 )
-from app.services.commissions import accrue_sales, adjust_for_refunds
-from app.services.fraud import FlagAlreadyResolved, resolve_flag
-from app.services.ledger import balances
-from app.services.referrals import backfill_referral_tiers
-from app.services.sales import record_dispute, record_refund
+from app.services.money.commissions import accrue_sales, adjust_for_refunds
+from app.services.money.fraud import FlagAlreadyResolved, resolve_flag
+from app.services.money.ledger import balances
+from app.services.money.sales import record_dispute, record_refund
+from app.services.network.referrals import backfill_referral_tiers
 from tests.factories import make_chain, make_payout, make_sale, make_user
 
 

@@ -11,16 +11,16 @@ from sqlalchemy import select, text, update
 from app.extensions import db
 from app.models import BranchEarning, Sale, User
 from app.pagination import Cursor
-from app.services.accounts import register_user
-from app.services.commissions import adjust_for_refunds
-from app.services.downline import (
+from app.services.accounts.accounts import register_user
+from app.services.money.commissions import adjust_for_refunds
+from app.services.money.sales import record_refund
+from app.services.network.downline import (
     PAGE_SIZE,
     admin_scope,
     affiliate_scope,
     load_nodes,
     open_node,
 )
-from app.services.sales import record_refund
 from tests.factories import PASSWORD, cached_hash, make_chain, make_sale, make_user
 
 # The oracle: every (ancestor, depth) pair counted by walking the whole tree.
@@ -54,7 +54,7 @@ def test_registration_counts_the_new_member_at_every_upline_level():
 
 def test_counts_stay_exact_under_concurrent_registrations(app, monkeypatch):
     """Two hundred sign-ups from ten threads at once, under uplines that share ancestors."""
-    monkeypatch.setattr("app.services.accounts.hash_password", cached_hash)
+    monkeypatch.setattr("app.services.accounts.accounts.hash_password", cached_hash)
     chain = make_chain(4)
     codes = [user.referral_code for user in chain]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.services import downline_search
-from app.services.downline import admin_scope, affiliate_scope
-from app.services.downline_search import prefix_range, search_downline
+from app.services.network import downline_search
+from app.services.network.downline import admin_scope, affiliate_scope
+from app.services.network.downline_search import prefix_range, search_downline
 from tests.factories import make_chain, make_user
 
 

@@ -19,15 +19,15 @@ from sqlalchemy import select, text
 
 from app.extensions import db
 from app.models import Commission, Payout, Sale
-from app.services.commissions import adjust_for_refunds
-from app.services.payouts import (
+from app.services.money.commissions import adjust_for_refunds
+from app.services.money.sales import record_dispute, record_refund
+from app.services.payouts.payouts import (
     PayoutRefused,
     complete_payout,
     fail_payout,
     request_payout,
     start_processing,
 )
-from app.services.sales import record_dispute, record_refund
 from tests.conftest import reset_database
 from tests.factories import make_chain, make_payout_account, make_sale
 from tests.services.test_commissions import assert_ledger_invariant

@@ -12,16 +12,16 @@ from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.models import Commission, ReferralFlag, ReferralProgramSettings, Sale, WebhookEvent
-from app.services.commissions import adjust_for_refunds, serialize_accruals, settle_sales
-from app.services.payouts import PayoutRefused, fail_payout, request_payout
-from app.services.sales import (
+from app.services.money.commissions import adjust_for_refunds, serialize_accruals, settle_sales
+from app.services.money.sales import (
     SaleReport,
     record_dispute,
     record_refund,
     record_sale,
     unaccrued_sale_ids,
 )
-from app.services.webhooks import process_events
+from app.services.money.webhooks import process_events
+from app.services.payouts.payouts import PayoutRefused, fail_payout, request_payout
 from tests.factories import make_chain, make_payout, make_payout_account, make_sale
 from tests.services.test_commissions import assert_ledger_invariant
 from tests.signing import run_jobs, stripe_checkout, stripe_event, stripe_headers

@@ -7,8 +7,8 @@ from sqlalchemy import func, select, text
 
 from app.extensions import db
 from app.models import Referral, User
-from app.services.network_generator import AlreadyGenerated, generate_network
-from app.services.referrals import backfill_referral_tiers
+from app.services.network.network_generator import AlreadyGenerated, generate_network
+from app.services.network.referrals import backfill_referral_tiers
 from tests.factories import make_chain, make_user
 from tests.services.test_downline import assert_counts_exact
 

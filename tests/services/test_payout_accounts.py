@@ -13,14 +13,14 @@ from sqlalchemy import select, text
 from app import crypto
 from app.extensions import db
 from app.models import AuditEntry, PayoutAccount
-from app.services.payee_details import (
+from app.services.payouts.payee_details import (
     PayeeDetails,
     mask_email,
     mask_iban,
     mask_name,
     normalize_iban,
 )
-from app.services.payout_accounts import (
+from app.services.payouts.payout_accounts import (
     BOTH_DESTINATIONS,
     FORM,
     NO_DESTINATION,

@@ -21,9 +21,10 @@ from app.models import (
 )
 from app.models.payouts import PAYOUT_TRANSITIONS
 from app.models.transitions import InvalidTransition
-from app.services.commissions import adjust_for_refunds
-from app.services.ledger import balances
-from app.services.payouts import (
+from app.services.money.commissions import adjust_for_refunds
+from app.services.money.ledger import balances
+from app.services.money.sales import record_dispute, record_refund
+from app.services.payouts.payouts import (
     DuplicateReference,
     PayoutRefused,
     complete_payout,
@@ -31,7 +32,6 @@ from app.services.payouts import (
     request_payout,
     start_processing,
 )
-from app.services.sales import record_dispute, record_refund
 from tests.factories import make_chain, make_payout, make_payout_account, make_sale, make_user
 from tests.services.test_commissions import assert_ledger_invariant
 

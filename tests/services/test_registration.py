@@ -10,16 +10,20 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import AuditEntry, Referral, ReferralFlag, User
-from app.services.accounts import (
+from app.services.accounts.accounts import (
     FORM,
     NOT_CREATED,
     RegistrationRejected,
     find_user_by_email,
     register_user,
 )
-from app.services.program import get_settings
-from app.services.referral_codes import CODE_ALPHABET, generate_referral_code, normalize_code
-from app.services.referrals import write_referral_chain
+from app.services.network.referral_codes import (
+    CODE_ALPHABET,
+    generate_referral_code,
+    normalize_code,
+)
+from app.services.network.referrals import write_referral_chain
+from app.services.program.program import get_settings
 from tests.factories import PASSWORD, make_chain, make_user
 
 
@@ -227,7 +231,9 @@ def test_codes_are_short_unambiguous_and_normalized():
 def test_code_collision_is_retried(monkeypatch):
     taken = make_user().referral_code
     codes = iter([taken, "NEWCODE2"])
-    monkeypatch.setattr("app.services.accounts.generate_referral_code", lambda: next(codes))
+    monkeypatch.setattr(
+        "app.services.accounts.accounts.generate_referral_code", lambda: next(codes)
+    )
     assert _register().referral_code == "NEWCODE2"
 
 

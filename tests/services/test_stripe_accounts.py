@@ -9,7 +9,7 @@ import pytest
 
 from app.extensions import db
 from app.models import PayoutAccount
-from app.services.stripe_accounts import (
+from app.services.payouts.stripe_accounts import (
     StripeUnavailable,
     open_stripe_account,
     refresh_stripe_account,

@@ -12,7 +12,7 @@ from app.extensions import db
 from app.jobs.queueing import get_queue, get_redis
 from app.jobs.webhooks import DRAIN_FLAG
 from app.models import AuditEntry, Sale, WebhookEvent
-from app.services.webhooks import (
+from app.services.money.webhooks import (
     MAX_ATTEMPTS,
     claim_events,
     dismiss_parked_event,

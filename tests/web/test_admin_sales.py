@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.jobs.queueing import get_queue
 from app.models import AuditEntry, Sale, User
-from app.services.sale_entry import record_manual_sale
+from app.services.money.sale_entry import record_manual_sale
 from tests.conftest import csrf_token, log_in
 from tests.factories import make_chain, make_user
 

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditEntry, Referral, User
-from app.services.accounts import NOT_CREATED
-from app.services.passwords import verify_password
+from app.services.accounts.accounts import NOT_CREATED
+from app.services.accounts.passwords import verify_password
 from tests.conftest import csrf_token, log_in
 from tests.factories import PASSWORD, make_user
 

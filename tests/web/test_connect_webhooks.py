@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.jobs.queueing import get_queue
 from app.models import PayoutAccount, User, WebhookEvent
-from app.services.webhooks import MAX_ATTEMPTS
+from app.services.money.webhooks import MAX_ATTEMPTS
 from tests.conftest import log_in
 from tests.factories import make_user
 from tests.signing import (
@@ -116,7 +116,7 @@ def test_a_redelivery_is_stored_once(app, client):
 
 def test_an_event_for_an_unknown_account_is_stored_ignored_and_logged(app, client, caplog):
     account = _stripe_account()
-    caplog.set_level(logging.WARNING, logger="app.services.stripe_accounts")
+    caplog.set_level(logging.WARNING, logger="app.services.payouts.stripe_accounts")
     response = _post(client, _updated("acct_1NotOneOfOurs0001", ready=True))
     assert response.status_code == 200
     run_jobs(app)

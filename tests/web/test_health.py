@@ -7,7 +7,7 @@ from redis import Redis
 from sqlalchemy import text
 
 from app.extensions import db
-from app.services.webhooks import MAX_ATTEMPTS, dismiss_parked_event
+from app.services.money.webhooks import MAX_ATTEMPTS, dismiss_parked_event
 from tests.factories import make_user
 
 

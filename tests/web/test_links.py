@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import ReferralClick
-from app.services.referral_links import ATTRIBUTION_COOKIE
+from app.services.network.referral_links import ATTRIBUTION_COOKIE
 from tests.factories import make_user
 
 

@@ -17,10 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.jobs import webhooks as webhook_jobs
 from app.models import Commission, ReferralFlag, ReferralProgramSettings, Sale, WebhookEvent
-from app.services.commissions import adjust_for_refunds
-from app.services.fraud import resolve_flag
-from app.services.sales import record_refund
-from app.services.webhooks import MAX_ATTEMPTS
+from app.services.money.commissions import adjust_for_refunds
+from app.services.money.fraud import resolve_flag
+from app.services.money.sales import record_refund
+from app.services.money.webhooks import MAX_ATTEMPTS
 from tests.conftest import log_in
 from tests.factories import make_chain, make_sale, make_user
 from tests.services.test_commissions import assert_ledger_invariant

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditEntry, Payout, PayoutAccount, ReferralProgramSettings
-from app.services.payout_accounts import payee_details
+from app.services.payouts.payout_accounts import payee_details
 from tests.conftest import csrf_token, log_in
 from tests.factories import make_payout, make_payout_account, make_sale, make_user
 

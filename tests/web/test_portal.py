@@ -99,7 +99,7 @@ def test_unknown_period_falls_back_to_30_days(client):
 def test_audit_log_is_append_only():
     from sqlalchemy.exc import IntegrityError
 
-    from app.services import audit
+    from app.services.ops import audit
 
     audit.record("test.entry", subject_type="x", subject_id="1")
     db.session.commit()

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditEntry, PayoutAccount
-from app.services.stripe_accounts import COUNTRY_REJECTED, STRIPE_DOWN, open_stripe_account
+from app.services.payouts.stripe_accounts import COUNTRY_REJECTED, STRIPE_DOWN, open_stripe_account
 from tests.conftest import csrf_token, log_in
 from tests.factories import make_user
 

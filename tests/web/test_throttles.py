@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.jobs.queueing import get_redis
 from app.models import AuditEntry, WebhookEvent
-from app.services.referral_links import safe_next
+from app.services.network.referral_links import safe_next
 from tests.conftest import csrf_token, log_in
 from tests.factories import PASSWORD, make_chain, make_user
 from tests.gunicorn_server import gunicorn

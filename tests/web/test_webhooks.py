@@ -14,7 +14,7 @@ from app.extensions import db
 from app.jobs import webhooks as webhook_jobs
 from app.jobs.queueing import get_queue, get_redis
 from app.models import Commission, CustomerLink, Sale, WebhookEvent
-from app.services.webhooks import MAX_ATTEMPTS
+from app.services.money.webhooks import MAX_ATTEMPTS
 from tests.factories import make_chain
 from tests.services.test_commissions import assert_ledger_invariant
 from tests.signing import (
@@ -229,7 +229,7 @@ def test_a_failing_event_notes_its_error_and_stays_for_a_retry(app, client, monk
     def broken(*_args):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr("app.services.webhooks.settle_sales", broken)
+    monkeypatch.setattr("app.services.money.webhooks.settle_sales", broken)
     event_pk = db.session.scalar(select(WebhookEvent.id))
     assert webhook_jobs.process_webhook_event(event_pk) == "failed"
     event = db.session.get(WebhookEvent, event_pk)
@@ -320,7 +320,7 @@ def test_a_failing_drain_retries_with_backoff_then_rests_in_the_failed_registry(
     def broken(*_args):
         raise RuntimeError("provider payload we cannot handle")
 
-    monkeypatch.setattr("app.services.webhooks.settle_sales", broken)
+    monkeypatch.setattr("app.services.money.webhooks.settle_sales", broken)
     run_jobs(app)
     assert job.id in ScheduledJobRegistry(queue=get_queue())  # retried in 5 s
     job.refresh()

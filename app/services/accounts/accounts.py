@@ -12,14 +12,14 @@ from sqlalchemy.orm import make_transient_to_detached
 from app.extensions import db
 from app.models import User
 from app.models.base import new_id
-from app.services import audit
-from app.services.emails import normalize_email
-from app.services.fraud import flag_suspicious_referral
-from app.services.passwords import hash_password, needs_rehash, verify_password
-from app.services.program import get_settings
-from app.services.referral_codes import generate_referral_code, normalize_code
-from app.services.referrals import write_referral_chain
-from app.services.sessions import end_all_sessions
+from app.services.accounts.emails import normalize_email
+from app.services.accounts.passwords import hash_password, needs_rehash, verify_password
+from app.services.accounts.sessions import end_all_sessions
+from app.services.money.fraud import flag_suspicious_referral
+from app.services.network.referral_codes import generate_referral_code, normalize_code
+from app.services.network.referrals import write_referral_chain
+from app.services.ops import audit
+from app.services.program.program import get_settings
 
 MIN_PASSWORD_LENGTH = 10
 # Shown only when every other field is fine and the email is taken, and worded so that it

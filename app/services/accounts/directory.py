@@ -6,7 +6,7 @@ from sqlalchemy import func, or_, select
 
 from app.extensions import db
 from app.models import User
-from app.services.downline_search import like_prefix, normalize_query
+from app.services.network.downline_search import like_prefix, normalize_query
 
 LIMIT = 50
 

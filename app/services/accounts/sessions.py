@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from app.extensions import db
 from app.models import User
-from app.services import audit
+from app.services.ops import audit
 
 
 def user_for_session(value: str, max_age: timedelta) -> User | None:

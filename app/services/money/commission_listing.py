@@ -12,7 +12,7 @@ from sqlalchemy import Select, func, select, tuple_
 from app.extensions import db
 from app.models import Commission, Sale, User
 from app.pagination import Cursor
-from app.services.commissions import in_proportion
+from app.services.money.commissions import in_proportion
 
 PAGE_SIZE = 50
 

@@ -19,9 +19,9 @@ from sqlalchemy.orm import aliased
 from app.extensions import db
 from app.models import REFERRAL_TRANSITIONS, Commission, ReferralFlag, Sale
 from app.money import minor_units, quantize
-from app.services import ledger
-from app.services.program import get_settings
-from app.services.sales import lock_sale
+from app.services.money import ledger
+from app.services.money.sales import lock_sale
+from app.services.program.program import get_settings
 
 # The sales about to accrue, what each upline's terms are (``terms``) and who earns at least
 # one minor unit (``earning``): shared by accrual and the self-purchase signal, so that a
@@ -228,7 +228,7 @@ def settle_sales(sale_ids: list[str], reported: Iterable[str] = ()) -> None:
     any or whose refund or dispute was just ``reported`` (a dispute won goes back to zero).
     Sales are realigned in id order, so concurrent settlements lock them in the same order."""
     # Imported here: fraud decisions release and cancel held commissions (this module).
-    from app.services.fraud import flag_self_purchases
+    from app.services.money.fraud import flag_self_purchases
 
     serialize_accruals()
     flag_self_purchases(sale_ids)

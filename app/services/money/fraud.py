@@ -13,15 +13,15 @@ from app.extensions import db
 from app.models import REFERRAL_TRANSITIONS, Referral, ReferralFlag, User
 from app.models.base import new_id
 from app.money import minor_units
-from app.services import audit
-from app.services.commissions import (
+from app.services.accounts.emails import normalize_email
+from app.services.money.commissions import (
     EARNING_TERMS,
     cancel_held,
     release_held,
     serialize_accruals,
 )
-from app.services.emails import normalize_email
-from app.services.program import get_settings
+from app.services.ops import audit
+from app.services.program.program import get_settings
 
 SAME_IP_WINDOW = timedelta(hours=24)
 _DOTLESS_DOMAINS = {"gmail.com", "googlemail.com"}

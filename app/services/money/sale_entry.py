@@ -13,8 +13,8 @@ from app.jobs.queueing import RETRY, enqueue_after_commit
 from app.jobs.sales import settle_sales_job
 from app.models import Sale, User
 from app.money import quantize
-from app.services import audit
-from app.services.sales import SaleReport, attribute_sale, record_sale, sale_date_problem
+from app.services.money.sales import SaleReport, attribute_sale, record_sale, sale_date_problem
+from app.services.ops import audit
 
 
 def _paid_at(paid_on: Date) -> datetime:

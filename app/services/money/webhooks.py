@@ -32,9 +32,8 @@ from app.providers import (
     stripe,
     stripe_connect,
 )
-from app.services import audit
-from app.services.commissions import serialize_accruals, settle_sales
-from app.services.sales import (
+from app.services.money.commissions import serialize_accruals, settle_sales
+from app.services.money.sales import (
     SaleReport,
     existing_user_id,
     link_customer,
@@ -42,7 +41,8 @@ from app.services.sales import (
     record_refund,
     record_sale,
 )
-from app.services.stripe_accounts import apply_account_report
+from app.services.ops import audit
+from app.services.payouts.stripe_accounts import apply_account_report
 
 PROVIDER_MODULES: dict[str, ModuleType] = {
     "stripe": stripe,

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, INTEGER, VARCHAR
 
 from app.extensions import db
 from app.pagination import Cursor
-from app.services.program import get_settings
+from app.services.program.program import get_settings
 
 PAGE_SIZE = 50
 # "No depth limit" for admins, as a number SQL can compare with: deeper than any network.

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, VARCHAR
 
 from app.extensions import db
-from app.services.downline import TreeScope, depth_limit
+from app.services.network.downline import TreeScope, depth_limit
 
 RESULT_LIMIT = 20
 MAX_QUERY_LENGTH = 40

@@ -21,9 +21,9 @@ from sqlalchemy import select, text
 
 from app.extensions import db
 from app.models import User
-from app.services.demo import DEMO_PASSWORD
-from app.services.passwords import hash_password
-from app.services.program import get_settings
+from app.services.accounts.passwords import hash_password
+from app.services.program.demo import DEMO_PASSWORD
+from app.services.program.program import get_settings
 
 MAX_DEPTH = 30
 ID_PREFIX = "gen"

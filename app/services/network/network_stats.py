@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import DownlineCount, Referral, ReferralClick, User
-from app.services.program import get_settings
+from app.services.program.program import get_settings
 
 STAT_PERIODS = (7, 30, 90)
 

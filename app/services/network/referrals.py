@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from app.extensions import db
-from app.services.program import get_settings
+from app.services.program.program import get_settings
 
 _CHAIN = text(
     """

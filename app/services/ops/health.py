@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from app.extensions import db
 from app.jobs.queueing import get_redis
-from app.services.webhooks import MAX_ATTEMPTS
+from app.services.money.webhooks import MAX_ATTEMPTS
 
 # What a check may show to anyone: its outcome, counts and the class of its error, never the
 # message (it can name hosts, ports, users or paths).

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass
 
-from app.services.emails import normalize_email
+from app.services.accounts.emails import normalize_email
 
 MAX_NAME_LENGTH = 140
 # The IBAN length of each country in the SWIFT IBAN registry (French overseas departments

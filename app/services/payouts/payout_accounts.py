@@ -17,8 +17,8 @@ from sqlalchemy.dialects.postgresql import insert
 from app import crypto
 from app.extensions import db
 from app.models import PayoutAccount
-from app.services import audit
-from app.services.payee_details import (
+from app.services.ops import audit
+from app.services.payouts.payee_details import (
     MaskedPayee,
     PayeeDetails,
     normalize_iban,

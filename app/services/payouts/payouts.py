@@ -19,8 +19,9 @@ from app.extensions import db
 from app.models import Commission, Payout, PayoutAccount, Sale, User
 from app.models.payouts import OPEN_STATUSES, PAYMENT_METHODS
 from app.money import format_money, minor_units, quantize
-from app.services import audit, ledger
-from app.services.program import get_settings
+from app.services.money import ledger
+from app.services.ops import audit
+from app.services.program.program import get_settings
 
 METHOD_NAMES = {"stripe": "Stripe", "lemon_squeezy": "Lemon Squeezy"}
 # The column holds NUMERIC(19,4): no amount reaches 10^15.

@@ -22,7 +22,7 @@ from app.models import PayoutAccount, User
 from app.providers import AccountReport
 from app.providers.stripe_api import StripeNotConfigured, stripe_client
 from app.providers.stripe_connect import DEAUTHORIZED, account_report
-from app.services import audit
+from app.services.ops import audit
 
 STRIPE = "stripe"
 log = logging.getLogger(__name__)

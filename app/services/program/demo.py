@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from app.models import User
-from app.services.accounts import create_user, find_user_by_email
-from app.services.commissions import settle_sales
-from app.services.sales import SaleReport, record_sale
+from app.services.accounts.accounts import create_user, find_user_by_email
+from app.services.money.commissions import settle_sales
+from app.services.money.sales import SaleReport, record_sale
 
 DEMO_PASSWORD = "demo-password-2026"
 ADMIN_EMAIL = "admin@example.com"

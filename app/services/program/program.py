@@ -35,7 +35,7 @@ def set_max_tier_level(level: int, *, actor_id: str | None) -> None:
     # Imported here: the job module imports the referral services, which import this one.
     from app.jobs.queueing import enqueue_after_commit
     from app.jobs.referrals import backfill_referral_tiers_job
-    from app.services import audit
+    from app.services.ops import audit
 
     settings = get_settings()
     previous = settings.max_tier_level

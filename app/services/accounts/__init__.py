@@ -1,0 +1,1 @@
+"""Accounts: registration, sign-in, sessions and their throttles, email spelling, visitors."""

@@ -1,0 +1,1 @@
+"""Money in: provider events, sales, commissions, fraud signals and the ledger."""

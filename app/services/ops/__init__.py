@@ -1,0 +1,1 @@
+"""Operations: the audit log and health checks."""

@@ -1,0 +1,1 @@
+"""Money out: payout accounts (Stripe Connect, Lemon Squeezy payee details) and payouts."""

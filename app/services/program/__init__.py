@@ -1,0 +1,1 @@
+"""The program: its settings, the MLM tier table, and a demo network."""
