@@ -7,7 +7,7 @@ from app.models.downline import BranchEarning, DownlineCount
 from app.models.flags import FLAG_REASONS, FLAG_TRANSITIONS, ReferralFlag
 from app.models.ledger import LEDGER_KINDS, LedgerEntry
 from app.models.payout_accounts import PayoutAccount
-from app.models.payouts import PAYMENT_METHODS, PAYOUT_TRANSITIONS, Payout
+from app.models.payouts import PAYMENT_METHODS, PAYOUT_TRANSITIONS, Payout, PayoutApproval
 from app.models.program import PAYOUT_FREQUENCIES, MLMTier, ReferralProgramSettings
 from app.models.referrals import REFERRAL_TRANSITIONS, Referral
 from app.models.sales import PROVIDERS, SALE_SOURCES, CustomerLink, Sale, SaleKey, WebhookEvent
@@ -35,6 +35,7 @@ __all__ = [
     "MLMTier",
     "Payout",
     "PayoutAccount",
+    "PayoutApproval",
     "Referral",
     "ReferralClick",
     "ReferralFlag",

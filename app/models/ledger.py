@@ -27,8 +27,10 @@ from app.models.transitions import sql_in
 
 # accrual: a commission earned (or a held one released); reversal: its amount reduced by a
 # refund before payout; clawback: money taken back after payout (or returned, when a dispute
-# is won); payout: money sent; payout_failure: a failed payout's money back.
-LEDGER_KINDS = frozenset({"accrual", "reversal", "clawback", "payout", "payout_failure"})
+# is won); payout: money sent; payout_failure: a failed payout's money back;
+# payout_reversal: a completed payout's money back (the provider reversed the transfer).
+PAYOUT_KINDS = frozenset({"payout", "payout_failure", "payout_reversal"})
+LEDGER_KINDS = frozenset({"accrual", "reversal", "clawback"}) | PAYOUT_KINDS
 
 
 class LedgerEntry(Base):
@@ -53,7 +55,7 @@ class LedgerEntry(Base):
         CheckConstraint(f"kind IN ({sql_in(LEDGER_KINDS)})", name="kind"),
         CheckConstraint("amount <> 0", name="amount_not_zero"),
         CheckConstraint(
-            "(kind IN ('payout', 'payout_failure')) = (payout_id IS NOT NULL)",
+            f"(kind IN ({sql_in(PAYOUT_KINDS)})) = (payout_id IS NOT NULL)",
             name="payout_entries_name_the_payout",
         ),
         CheckConstraint(

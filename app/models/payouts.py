@@ -11,9 +11,11 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -71,11 +73,18 @@ class Payout(HasStatus, IdMixin, TimestampMixin, Base):
     # The schedule's period (e.g. 2026-05) of a scheduled payout: one per user and period.
     period: Mapped[str | None] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    # When the provider was first asked to send it: Stripe prunes idempotency keys after
+    # 24 hours, so a retry later than that first looks for a transfer already made.
+    first_attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Admins who must approve it before it is sent (0, 1, or 2 for maker-checker), fixed
+    # when it is created so a later settings change does not move the goalposts.
+    approvals_required: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     failure_reason: Mapped[str | None] = mapped_column(Text)
     # Why a payout that is not final is not moving (e.g. balance_insufficient).
     waiting_reason: Mapped[str | None] = mapped_column(Text)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reversed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     user: Mapped[User] = relationship(back_populates="payouts", foreign_keys=[user_id])
 
@@ -92,6 +101,10 @@ class Payout(HasStatus, IdMixin, TimestampMixin, Base):
         CheckConstraint(
             "(status IN ('completed', 'reversed')) = (completed_at IS NOT NULL)",
             name="completed_has_time",
+        ),
+        CheckConstraint("approvals_required BETWEEN 0 AND 2", name="approvals_required_range"),
+        CheckConstraint(
+            "(status = 'reversed') = (reversed_at IS NOT NULL)", name="reversed_has_time"
         ),
         CheckConstraint(
             f"waiting_reason IS NULL OR status IN ({sql_in(OPEN_STATUSES)})",
@@ -129,5 +142,24 @@ class Payout(HasStatus, IdMixin, TimestampMixin, Base):
             self.failure_reason, self.failed_at = reason, now
         elif new_status == "completed":
             self.completed_at = now
+        elif new_status == "reversed":
+            self.reversed_at = now
         if new_status not in OPEN_STATUSES:
             self.waiting_reason = None
+
+
+class PayoutApproval(IdMixin, Base):
+    """One admin's approval of a payout; append-only (a trigger refuses UPDATE and DELETE).
+    A payout needing two is approved by two different admins (unique per admin)."""
+
+    __tablename__ = "payout_approvals"
+
+    payout_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("payouts.id", ondelete="RESTRICT")
+    )
+    admin_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (UniqueConstraint("payout_id", "admin_id"),)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import Boolean, CheckConstraint, String, Text, true
+from sqlalchemy import Boolean, CheckConstraint, String, Text, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, IdMixin, Money, Rate, TimestampMixin
@@ -55,6 +55,12 @@ class ReferralProgramSettings(IdMixin, TimestampMixin, Base):
     commission_base: Mapped[str] = mapped_column(
         String(16), default="excluding_tax", server_default="excluding_tax"
     )
+    # New payouts wait for an admin's approval; above ``dual_approval_above`` (when set) for
+    # two different admins' (maker-checker).
+    payouts_need_approval: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    dual_approval_above: Mapped[Decimal | None] = mapped_column(Money)
 
     __table_args__ = (
         CheckConstraint("singleton", name="singleton"),
@@ -76,6 +82,10 @@ class ReferralProgramSettings(IdMixin, TimestampMixin, Base):
         CheckConstraint(
             "max_recurring_payments IS NULL OR max_recurring_payments >= 1",
             name="max_recurring_positive",
+        ),
+        CheckConstraint(
+            "dual_approval_above IS NULL OR dual_approval_above >= 0",
+            name="dual_approval_non_negative",
         ),
         CheckConstraint(f"commission_base IN ({sql_in(COMMISSION_BASES)})", name="commission_base"),
     )

@@ -24,6 +24,7 @@ from app.services.money.ledger import balances
 from app.services.money.sales import record_dispute, record_refund
 from app.services.network.referrals import backfill_referral_tiers
 from tests.factories import make_chain, make_payout, make_sale, make_user
+from tests.ledger_checks import assert_ledger_invariant
 
 
 def _earned(user: User) -> Decimal:
@@ -51,38 +52,6 @@ def _refund(sale_id: str, refunded: str) -> None:
     record_refund(sale.provider, sale.external_id, Decimal(refunded))
     adjust_for_refunds(sale_id)
     db.session.commit()
-
-
-def assert_ledger_invariant() -> None:
-    """For every user: ledger = non-cancelled commissions - non-failed payouts - clawbacks;
-    every payout reserved its amount in the ledger once, and only a failed one got it back."""
-    rows = db.session.execute(
-        text(
-            """
-            SELECT u.id,
-                   (SELECT coalesce(sum(amount), 0) FROM ledger_entries l WHERE l.user_id = u.id),
-                   (SELECT coalesce(sum(amount - clawed_back), 0) FROM commissions c
-                    WHERE c.user_id = u.id AND c.status <> 'cancelled')
-                   - (SELECT coalesce(sum(amount), 0) FROM payouts p
-                      WHERE p.user_id = u.id AND p.status <> 'failed')
-            FROM users u
-            """
-        )
-    ).all()
-    assert [(user, ledger) for user, ledger, _ in rows] == [(u, e) for u, _, e in rows]
-    # Each payout reserved its amount once, and only a failed one gave it back.
-    wrong = db.session.execute(
-        text(
-            """
-            SELECT p.id FROM payouts p
-            WHERE (SELECT coalesce(array_agg(l.amount ORDER BY l.id), '{}') FROM ledger_entries l
-                   WHERE l.payout_id = p.id)
-                <> CASE WHEN p.status = 'failed' THEN ARRAY[-p.amount, p.amount]
-                        ELSE ARRAY[-p.amount] END
-            """
-        )
-    ).all()
-    assert wrong == []
 
 
 def test_mlm_pays_each_tier_its_rate_and_completes_the_referrals():

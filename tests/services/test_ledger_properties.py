@@ -30,7 +30,7 @@ from app.services.payouts.payouts import (
 )
 from tests.conftest import reset_database
 from tests.factories import make_chain, make_payout_account, make_sale
-from tests.services.test_commissions import assert_ledger_invariant
+from tests.ledger_checks import assert_ledger_invariant
 
 cents = st.integers(min_value=1, max_value=500_000).map(lambda c: Decimal(c) / 100)
 steps = st.lists(

@@ -23,7 +23,7 @@ from app.services.money.sales import (
 from app.services.money.webhooks import process_events
 from app.services.payouts.payouts import PayoutRefused, fail_payout, request_payout
 from tests.factories import make_chain, make_payout, make_payout_account, make_sale
-from tests.services.test_commissions import assert_ledger_invariant
+from tests.ledger_checks import assert_ledger_invariant
 from tests.signing import run_jobs, stripe_checkout, stripe_event, stripe_headers
 
 

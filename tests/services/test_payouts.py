@@ -33,7 +33,7 @@ from app.services.payouts.payouts import (
     start_processing,
 )
 from tests.factories import make_chain, make_payout, make_payout_account, make_sale, make_user
-from tests.services.test_commissions import assert_ledger_invariant
+from tests.ledger_checks import assert_ledger_invariant
 
 
 @pytest.fixture(autouse=True)

@@ -23,7 +23,7 @@ from app.services.money.sales import record_refund
 from app.services.money.webhooks import MAX_ATTEMPTS
 from tests.conftest import log_in
 from tests.factories import make_chain, make_sale, make_user
-from tests.services.test_commissions import assert_ledger_invariant
+from tests.ledger_checks import assert_ledger_invariant
 from tests.signing import (
     lemon_event,
     lemon_headers,

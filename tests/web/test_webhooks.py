@@ -16,7 +16,7 @@ from app.jobs.queueing import get_queue, get_redis
 from app.models import Commission, CustomerLink, Sale, WebhookEvent
 from app.services.money.webhooks import MAX_ATTEMPTS
 from tests.factories import make_chain
-from tests.services.test_commissions import assert_ledger_invariant
+from tests.ledger_checks import assert_ledger_invariant
 from tests.signing import (
     lemon_event,
     lemon_headers,

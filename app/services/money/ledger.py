@@ -3,8 +3,8 @@
 The invariant, for every user at every moment (checked by the tests after any sequence of
 sales, refunds and payouts):
 
-    sum(ledger) = sum(amount of non-cancelled commissions) - sum(non-failed payouts)
-                  - sum(clawed back)
+    sum(ledger) = sum(amount of non-cancelled commissions) - sum(clawed back)
+                  - sum(payouts neither failed nor reversed)
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class Balances:
     pending: Decimal = ZERO  # earned, waiting for the hold period
     held: Decimal = ZERO  # earned on a flagged referral, waiting for an admin
     available: Decimal = ZERO  # can be paid out now
-    paid: Decimal = ZERO  # sent in payouts (net of failed ones)
+    paid: Decimal = ZERO  # sent in payouts (net of failed and reversed ones)
     owed: Decimal = ZERO  # clawed back beyond the balance: netted from later payouts
 
 
@@ -38,7 +38,8 @@ _BALANCES = text(
     SELECT coalesce(sum(amount) FILTER (WHERE available_at > :now AND available_at < :held), 0),
            coalesce(sum(amount) FILTER (WHERE available_at >= :held), 0),
            coalesce(sum(amount) FILTER (WHERE available_at <= :now), 0),
-           coalesce(-sum(amount) FILTER (WHERE kind IN ('payout', 'payout_failure')), 0)
+           coalesce(-sum(amount) FILTER (
+               WHERE kind IN ('payout', 'payout_failure', 'payout_reversal')), 0)
     FROM ledger_entries WHERE user_id = :user_id
     """
 )
