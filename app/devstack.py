@@ -1,8 +1,10 @@
 """``bin/run``: the whole app on one machine — services, migrations, seed, demo, web and worker.
 
 Uses ``DATABASE_URL`` / ``REDIS_URL`` when set; otherwise starts embedded PostgreSQL and Redis
-with their data under ``var/``. Runs gunicorn and one RQ worker (with the scheduler) until
-Ctrl-C, and stops everything if either of them dies.
+with their data under ``var/``. Without ``STRIPE_SECRET_KEY`` it starts the fake Stripe on
+loopback (test mode, labelled on every signed-in page), so onboarding and payouts work end to
+end. Runs gunicorn and one RQ worker (with the scheduler) until Ctrl-C, and stops everything
+if one of them dies.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from cryptography.fernet import Fernet
 
 from app import ROOT
 from app.embedded import start_postgres, start_redis
+from app.providers.fake_stripe.server import DEFAULT_API_KEY
 
 VAR = ROOT / "var"
 
@@ -56,6 +59,26 @@ def _environment(handles: list[object]) -> dict[str, str]:
     return env
 
 
+def start_fake_stripe(env: dict[str, str]) -> subprocess.Popen:
+    """The fake Stripe as a process on a free loopback port, with ``env`` pointed at it
+    (``STRIPE_SECRET_KEY`` a test-mode key, ``STRIPE_API_BASE`` its URL)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.providers.fake_stripe", "--port", "0"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    # Its first line names its URL: "Fake Stripe (test mode) on http://127.0.0.1:<port>".
+    first_line = process.stdout.readline()
+    if not first_line.startswith("Fake Stripe"):
+        process.kill()
+        raise RuntimeError(f"The fake Stripe did not start: {first_line!r}")
+    env["STRIPE_SECRET_KEY"] = DEFAULT_API_KEY
+    env["STRIPE_API_BASE"] = first_line.rsplit(" ", 1)[-1].strip()
+    return process
+
+
 def _flask(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "-m", "flask", *args], env=env, cwd=ROOT, check=True)
 
@@ -69,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
 
     handles: list[object] = []
     env = _environment(handles)
+    children: list[subprocess.Popen] = []
+    if not env.get("STRIPE_SECRET_KEY"):
+        children.append(start_fake_stripe(env))
+        print(f"Fake Stripe (test mode, no real money): {env['STRIPE_API_BASE']}")
     env.setdefault("PUBLIC_BASE_URL", f"http://{args.host}:{args.port}")
     _flask(env, "db", "upgrade")
     _flask(env, "seed")
@@ -76,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 
     bind = f"{args.host}:{args.port}"
     gunicorn = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers"]
-    children = [
+    children += [
         subprocess.Popen(
             [*gunicorn, str(args.web_workers), "--access-logfile", "-", "app:create_app()"],
             env=env,

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select, text
@@ -9,6 +11,7 @@ from app.config import DEV_SECRET_KEY, Config, ConfigurationError, check_config
 from app.extensions import db
 from app.models import AuditEntry, MLMTier, PayoutAccount, Referral, User
 from app.services.accounts.passwords import verify_password
+from app.services.money.ledger import balances
 from app.services.payouts.payout_accounts import payee_details, save_payee_details
 from app.services.program.demo import DEMO_PASSWORD
 from tests.factories import make_user
@@ -72,6 +75,9 @@ def test_demo_builds_a_network_several_tiers_deep_and_is_idempotent(runner):
     )
     assert db.session.scalar(select(func.max(Referral.tier))) == 3
     assert db.session.scalar(select(func.count()).where(User.is_admin)) == 1
+    # The demo shows payouts: carol can request one at once (the minimum is 50.00).
+    carol = db.session.scalar(select(User).where(User.username == "carol"))
+    assert balances(carol.id).available == Decimal("102.00")
 
 
 def test_demo_generates_a_large_network_below_alice_once(runner):

@@ -28,3 +28,9 @@ def stripe_client() -> stripe.StripeClient:
         max_network_retries=0,
         http_client=stripe.RequestsClient(timeout=config["STRIPE_TIMEOUT"]),
     )
+
+
+def stripe_test_mode() -> bool:
+    """Whether Stripe calls use a test-mode key (``sk_test_…``: Stripe's test mode, or the
+    fake Stripe that ``bin/run`` starts without a key): pages say so, no real money moves."""
+    return current_app.config["STRIPE_SECRET_KEY"].startswith("sk_test_")

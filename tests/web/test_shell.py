@@ -7,6 +7,8 @@ from flask import abort
 
 from app import create_app
 from app.security import CONTENT_SECURITY_POLICY
+from tests.conftest import log_in
+from tests.factories import make_user
 
 HX = {"HX-Request": "true"}
 
@@ -115,3 +117,14 @@ def test_nul_characters_are_a_400_not_a_crash(client, path):
 def test_nul_in_a_form_field_is_a_400(client):
     response = client.post("/login", data={"email": "a\x00b@example.com", "password": "x"})
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("key", "labelled"), [("sk_test_fake_stripe", True), ("sk_live_x", False), ("", False)]
+)
+def test_signed_in_pages_say_when_stripe_runs_in_test_mode(app, client, monkeypatch, key, labelled):
+    monkeypatch.setitem(app.config, "STRIPE_SECRET_KEY", key)
+    make_user(email="tess@example.com")
+    assert "Test mode" not in client.get("/").get_data(as_text=True)  # not to visitors
+    log_in(client, "tess@example.com")
+    assert ("Test mode" in client.get("/dashboard").get_data(as_text=True)) is labelled

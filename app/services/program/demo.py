@@ -51,20 +51,26 @@ def build_demo_network() -> list[User]:
     return created
 
 
-# (buyer, amount, days ago): sales that show every state on the demo's commission pages.
-DEMO_SALES = (("dave", "120.00", 45), ("heidi", "80.00", 10), ("grace", "200.00", 3))
+# (reference, buyer, amount, days ago): sales that show every state on the demo's commission
+# pages; the older ones are past the hold period, so carol and bob can request a payout.
+DEMO_SALES = (
+    ("demo:dave", "dave", "120.00", 45),
+    ("demo:heidi", "heidi", "80.00", 10),
+    ("demo:grace", "grace", "200.00", 3),
+    ("demo:grace:earlier", "grace", "900.00", 40),
+)
 
 
 def record_demo_sales() -> int:
     """The demo's sales, accrued (idempotent: fixed references). Flushes only."""
     sale_ids = []
-    for username, amount, days_ago in DEMO_SALES:
+    for reference, username, amount, days_ago in DEMO_SALES:
         buyer = find_user_by_email(demo_email(username))
         sale_ids.append(
             record_sale(
                 SaleReport(
                     provider="manual",
-                    external_id=f"demo:{username}",
+                    external_id=reference,
                     amount=Decimal(amount),
                     currency="USD",
                     occurred_at=datetime.now(UTC) - timedelta(days=days_ago),
