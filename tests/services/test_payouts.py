@@ -310,7 +310,7 @@ def test_only_the_transition_table_moves_a_payout(old, new):
 def test_the_table_is_the_one_the_brief_names():
     assert PAYOUT_TRANSITIONS.allowed == {
         "awaiting_approval": {"pending", "on_hold", "failed"},
-        "on_hold": {"pending", "failed"},
+        "on_hold": {"awaiting_approval", "pending", "failed"},
         "pending": {"processing", "on_hold", "failed"},
         "processing": {"completed", "failed", "pending"},
         "completed": {"reversed"},
