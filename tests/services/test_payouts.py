@@ -211,6 +211,7 @@ def test_a_request_reserves_its_amount_and_is_audited():
     assert audit.subject_id == payout.id and audit.details == {
         "amount": "55.500",
         "method": "lemon_squeezy",
+        "status": "pending",
     }
     # Commissions are paid only when the money is.
     assert set(db.session.scalars(select(Commission.status))) == {"pending"}

@@ -63,7 +63,7 @@ def find_payouts(wanted: QueueFilter, limit: int = LISTED) -> list[QueueRow]:
         QueueRow(payout, username)
         for payout, username in db.session.execute(
             query.order_by(Payout.created_at.desc(), Payout.id.desc()).limit(limit)
-        ).tuples()
+        ).all()
     ]
     by_id = {row.payout.id: row for row in rows}
     if by_id:
@@ -137,14 +137,14 @@ def payout_detail(payout_id: str) -> PayoutDetail | None:
         .join(admin, admin.id == PayoutApproval.admin_id)
         .where(PayoutApproval.payout_id == payout_id)
         .order_by(PayoutApproval.created_at, PayoutApproval.id)
-    ).tuples()
+    ).all()
     actor = aliased(User)
     entries = db.session.execute(
         select(AuditEntry, actor.username)
         .outerjoin(actor, actor.id == AuditEntry.actor_id)
         .where(AuditEntry.subject_type == "payout", AuditEntry.subject_id == payout_id)
         .order_by(AuditEntry.created_at, AuditEntry.id)
-    ).tuples()
+    ).all()
     requester = db.session.get(User, payout.requested_by) if payout.requested_by else None
     return PayoutDetail(
         payout=payout,

@@ -88,7 +88,7 @@ def waiting_lemon_squeezy() -> list[tuple[Payout, str]]:
             .join(User, User.id == Payout.user_id)
             .where(Payout.payment_method == LEMON_SQUEEZY, Payout.status == "pending")
             .order_by(Payout.created_at, Payout.id)
-        ).tuples()
+        ).all()
     )
 
 

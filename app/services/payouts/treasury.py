@@ -78,7 +78,7 @@ def owed(now: datetime | None = None) -> Owed:
             .where(Payout.status.in_(OPEN_STATUSES))
             .group_by(Payout.payment_method)
             .order_by(Payout.payment_method)
-        ).tuples()
+        ).all()
     )
     return Owed(available, pending, open_by_method)
 
@@ -127,14 +127,14 @@ def treasury(currency: str) -> Treasury:
         .where(Payout.status.in_(("pending", "processing")), Payout.waiting_reason.is_not(None))
         .order_by(Payout.created_at, Payout.id)
         .limit(LISTED)
-    ).tuples()
+    ).all()
     accounts = db.session.execute(
         select(PayoutAccount, User.username)
         .join(User, User.id == PayoutAccount.user_id)
         .where(_not_ready())
         .order_by(PayoutAccount.updated_at, PayoutAccount.id)
         .limit(LISTED)
-    ).tuples()
+    ).all()
     count = db.session.scalar(select(func.count()).select_from(PayoutAccount).where(_not_ready()))
     return Treasury(
         owed=owed(),
