@@ -1,5 +1,13 @@
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, RadioField, StringField, TextAreaField
+from wtforms import (
+    DateField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     DataRequired,
@@ -12,7 +20,13 @@ from wtforms.validators import (
 )
 
 from app.forms import FiniteDecimalField
+from app.models.payouts import PAYOUT_TRANSITIONS
 from app.services.money.sale_entry import paid_on_problem
+from app.services.payouts.approvals import MAX_REASON_LENGTH
+from app.services.payouts.payouts import METHOD_NAMES
+from app.services.payouts.settlement import MAX_REFERENCE_LENGTH
+
+PAYOUT_STATUSES = sorted(PAYOUT_TRANSITIONS.statuses)
 
 
 class SaleForm(FlaskForm):
@@ -58,3 +72,45 @@ class FlagDecisionForm(FlaskForm):
         ],
         validators=[DataRequired()],
     )
+
+
+class PayoutFilterForm(FlaskForm):
+    """The payout queue's filters (a GET form: no CSRF). Unknown choices are ignored."""
+
+    class Meta:
+        csrf = False
+
+    status = SelectField(
+        "Status",
+        choices=[SelectChoice("", "Any")]
+        + [SelectChoice(s, s.replace("_", " ")) for s in PAYOUT_STATUSES],
+        validators=[Optional()],
+    )
+    method = SelectField(
+        "Method",
+        choices=[SelectChoice("", "Any")] + [SelectChoice(m, n) for m, n in METHOD_NAMES.items()],
+        validators=[Optional()],
+    )
+    user = StringField("User (username or email)", validators=[Optional(), Length(max=254)])
+    created_from = DateField("Requested from", validators=[Optional()])
+    created_to = DateField("to", validators=[Optional()])
+
+    def validate_created_to(self, field) -> None:
+        start = self.created_from.data
+        if field.data and start and field.data < start:
+            raise ValidationError("The end date is before the start date.")
+
+
+class PayoutActionForm(FlaskForm):
+    """An admin action on one payout: a reason for hold, reject and mark failed, a
+    transaction reference for marking a Lemon Squeezy payout completed (checked by the
+    services, which say what is missing)."""
+
+    reason = StringField("Reason", validators=[Optional(), Length(max=MAX_REASON_LENGTH)])
+    reference = StringField(
+        "Transaction reference", validators=[Optional(), Length(max=MAX_REFERENCE_LENGTH)]
+    )
+
+
+class BulkApproveForm(FlaskForm):
+    payout_ids = SelectMultipleField("Payouts", validate_choice=False)

@@ -29,9 +29,10 @@ if TYPE_CHECKING:
 PAYOUT_TRANSITIONS = Transitions(
     "payout",
     {
-        # Waiting for an admin (approval), or stopped by one (hold).
+        # Waiting for an admin (approval), or stopped by one (hold). A release from hold goes
+        # back to waiting when approvals are still missing.
         "awaiting_approval": frozenset({"pending", "on_hold", "failed"}),
-        "on_hold": frozenset({"pending", "failed"}),
+        "on_hold": frozenset({"awaiting_approval", "pending", "failed"}),
         # Ready to send: a worker (Stripe) or an admin (Lemon Squeezy) takes it.
         "pending": frozenset({"processing", "on_hold", "failed"}),
         # Back to pending: a retry after a transient error or while the platform lacks funds.

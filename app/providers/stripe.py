@@ -80,9 +80,13 @@ _ZERO_DECIMAL = frozenset(
 _THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
 
 
+def stripe_exponent(currency: str) -> int:
+    """How many decimals Stripe's minor unit of ``currency`` (upper case) has."""
+    return 0 if currency in _ZERO_DECIMAL else 3 if currency in _THREE_DECIMAL else 2
+
+
 def _amount(obj: dict, key: str, currency: str) -> Decimal:
-    exponent = 0 if currency in _ZERO_DECIMAL else 3 if currency in _THREE_DECIMAL else 2
-    return minor_amount(obj, key, currency, exponent)
+    return minor_amount(obj, key, currency, stripe_exponent(currency))
 
 
 def _part(obj: dict, key: str) -> dict:

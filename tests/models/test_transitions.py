@@ -47,6 +47,7 @@ EXPECTED = {
             ("awaiting_approval", "pending"),
             ("awaiting_approval", "on_hold"),
             ("awaiting_approval", "failed"),
+            ("on_hold", "awaiting_approval"),
             ("on_hold", "pending"),
             ("on_hold", "failed"),
             ("pending", "processing"),

@@ -211,6 +211,7 @@ def test_a_request_reserves_its_amount_and_is_audited():
     assert audit.subject_id == payout.id and audit.details == {
         "amount": "55.500",
         "method": "lemon_squeezy",
+        "status": "pending",
     }
     # Commissions are paid only when the money is.
     assert set(db.session.scalars(select(Commission.status))) == {"pending"}
@@ -310,7 +311,7 @@ def test_only_the_transition_table_moves_a_payout(old, new):
 def test_the_table_is_the_one_the_brief_names():
     assert PAYOUT_TRANSITIONS.allowed == {
         "awaiting_approval": {"pending", "on_hold", "failed"},
-        "on_hold": {"pending", "failed"},
+        "on_hold": {"awaiting_approval", "pending", "failed"},
         "pending": {"processing", "on_hold", "failed"},
         "processing": {"completed", "failed", "pending"},
         "completed": {"reversed"},

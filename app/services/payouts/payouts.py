@@ -16,7 +16,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Commission, Payout, PayoutAccount, Sale, User
+from app.models import Commission, Payout, PayoutAccount, ReferralProgramSettings, Sale, User
 from app.models.payouts import OPEN_STATUSES, PAYMENT_METHODS
 from app.money import format_money, minor_units, quantize
 from app.services.money import ledger
@@ -93,6 +93,15 @@ def history(user_id: str, limit: int = 50) -> list[Payout]:
     )
 
 
+def approvals_required(amount: Decimal, settings: ReferralProgramSettings) -> int:
+    """How many admins must approve a new payout of ``amount``: none with approval off, two
+    (maker-checker) above ``dual_approval_above`` when that is set, else one."""
+    if not settings.payouts_need_approval:
+        return 0
+    threshold = settings.dual_approval_above
+    return 2 if threshold is not None and amount > threshold else 1
+
+
 def _checked_amount(amount: Decimal, currency: str) -> None:
     if not amount.is_finite():
         raise PayoutRefused("Enter an amount, like 50.00.", "amount")
@@ -114,9 +123,15 @@ def request_payout(
     *,
     now: datetime | None = None,
     ip_hash: str | None = None,
+    requested_by: str | None = None,
 ) -> Payout:
     """A payout of ``amount`` (``None``: all that is payable) to the user's ``method``
     account, its amount reserved in the ledger (a ``payout`` entry) in this transaction.
+    ``requested_by`` is who asks (default: the user; an admin retrying a failed payout).
+
+    With the setting ``payouts_need_approval`` on, it waits for an admin
+    (``awaiting_approval``, ``approvals_required`` 1, or 2 above ``dual_approval_above``;
+    see ``approvals.py``); otherwise it is ``pending`` at once.
 
     Raises ``PayoutRefused`` (nothing changed) when the method is unknown or its account
     missing or not ready, the user is suspended or has another payout not final, or the
@@ -168,24 +183,28 @@ def request_payout(
             f"{format_money(payable, currency)} is available now.",
             "amount",
         )
+    approvals = approvals_required(amount, settings)
     payout = Payout(
         user_id=user.id,
         amount=amount,
         payment_method=method,
         payout_account_id=account.id,
-        requested_by=user.id,
+        requested_by=requested_by or user.id,
+        status="awaiting_approval" if approvals else "pending",
+        approvals_required=approvals,
     )
     db.session.add(payout)
     db.session.flush()
     ledger.append(user.id, "payout", -amount, now, payout_id=payout.id)
     audit.record(
         "payout.requested",
-        actor_id=user.id,
+        actor_id=payout.requested_by,
         subject_type="payout",
         subject_id=payout.id,
         ip_hash=ip_hash,
         amount=str(amount),
         method=method,
+        status=payout.status,
     )
     db.session.flush()
     return payout

@@ -1,0 +1,160 @@
+"""Admin decisions on a payout before it is sent: approve (maker-checker above the setting's
+amount), hold, release from hold, reject.
+
+Each takes the payout's row lock first and decides on its status as committed, so two admins
+acting at once see each other: of two approvals that complete a payout, exactly one moves it
+to ``pending`` and asks for one send. A refusal raises ``ActionRefused`` before anything is
+written. Every decision is audited. Functions flush; the request commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.jobs.payouts import request_send
+from app.models import Payout, PayoutApproval, User
+from app.services.ops import audit
+from app.services.payouts.payouts import fail_payout, lock_user_ledger
+
+HOLDABLE = frozenset({"awaiting_approval", "pending"})
+REJECTABLE = frozenset({"awaiting_approval", "on_hold", "pending"})
+MAX_REASON_LENGTH = 500
+
+
+@dataclass
+class ActionRefused(ValueError):
+    """An admin action refused, with a message for the admin; nothing was changed."""
+
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def lock_payout(payout: Payout) -> Payout:
+    """The payout as committed now, its row locked until the transaction ends."""
+    db.session.refresh(payout, with_for_update=True)
+    return payout
+
+
+def _status_refusal(payout: Payout, wanted: str) -> ActionRefused:
+    status = payout.status.replace("_", " ")
+    return ActionRefused(f"This payout is {status} now, not {wanted}: someone acted on it.")
+
+
+def _checked_reason(reason: str) -> str:
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise ActionRefused("Give a reason.")
+    if len(reason) > MAX_REASON_LENGTH:
+        raise ActionRefused(f"Keep the reason under {MAX_REASON_LENGTH} characters.")
+    return reason
+
+
+def approval_count(payout_id: str) -> int:
+    return db.session.scalar(select(func.count()).where(PayoutApproval.payout_id == payout_id))
+
+
+def _make_ready(payout: Payout) -> None:
+    """``pending``: a Stripe payout is sent by a worker after the commit; a Lemon Squeezy one
+    waits in the admin queue for settlement."""
+    payout.transition_to("pending")
+    if payout.payment_method == "stripe":
+        request_send(payout.id)
+
+
+def approve(payout: Payout, admin: User) -> bool:
+    """Record ``admin``'s approval; the approval that reaches ``approvals_required`` moves
+    the payout to ``pending`` (and asks for the Stripe send). Returns whether it did.
+
+    Refused (maker-checker) when the payout is not ``awaiting_approval``, when ``admin``
+    requested it or is its payee, or approved it already (the unique index on
+    (payout, admin) is the last line). Audited (``payout.approved``). Flushes.
+    """
+    payout = lock_payout(payout)
+    if payout.status != "awaiting_approval":
+        raise _status_refusal(payout, "awaiting approval")
+    if admin.id in (payout.requested_by, payout.user_id):
+        raise ActionRefused("You requested this payout (or it pays you): another admin approves.")
+    already = select(PayoutApproval.id).where(
+        PayoutApproval.payout_id == payout.id, PayoutApproval.admin_id == admin.id
+    )
+    if db.session.scalar(already):
+        raise ActionRefused("You approved this payout already: a second admin must approve it.")
+    try:
+        with db.session.begin_nested():
+            db.session.add(PayoutApproval(payout_id=payout.id, admin_id=admin.id))
+    except IntegrityError as exc:
+        raise ActionRefused("You approved this payout already.") from exc
+    count = approval_count(payout.id)
+    ready = count >= payout.approvals_required
+    if ready:
+        _make_ready(payout)
+    audit.record(
+        "payout.approved",
+        actor_id=admin.id,
+        subject_type="payout",
+        subject_id=payout.id,
+        approvals=count,
+        required=payout.approvals_required,
+        status=payout.status,
+    )
+    db.session.flush()
+    return ready
+
+
+def hold(payout: Payout, admin: User, reason: str) -> None:
+    """Stop a payout that waits for approval or to be sent: ``on_hold``, the reason kept as
+    its ``waiting_reason``. Audited (``payout.held``). Flushes."""
+    reason = _checked_reason(reason)
+    payout = lock_payout(payout)
+    if payout.status not in HOLDABLE:
+        raise _status_refusal(payout, "awaiting approval or pending")
+    payout.transition_to("on_hold")
+    payout.waiting_reason = f"On hold: {reason}"
+    audit.record(
+        "payout.held", actor_id=admin.id, subject_type="payout", subject_id=payout.id, reason=reason
+    )
+    db.session.flush()
+
+
+def release(payout: Payout, admin: User) -> str:
+    """Release a held payout: back to ``awaiting_approval`` while approvals are missing,
+    else ``pending`` (and the Stripe send). Returns the new status. Audited
+    (``payout.released``). Flushes."""
+    payout = lock_payout(payout)
+    if payout.status != "on_hold":
+        raise _status_refusal(payout, "on hold")
+    if approval_count(payout.id) < payout.approvals_required:
+        payout.transition_to("awaiting_approval")
+    else:
+        _make_ready(payout)
+    payout.waiting_reason = None
+    audit.record(
+        "payout.released",
+        actor_id=admin.id,
+        subject_type="payout",
+        subject_id=payout.id,
+        status=payout.status,
+    )
+    db.session.flush()
+    return payout.status
+
+
+def reject(payout: Payout, admin: User, reason: str, *, now: datetime | None = None) -> None:
+    """Refuse a payout that was not sent (awaiting approval, on hold, or pending: a Lemon
+    Squeezy payout the admin could not pay): ``failed`` with the reason, its reserve back in
+    the balance (``fail_payout``, audited ``payout.failed`` with the admin). A payout a
+    worker has taken (``processing``) is refused: its transfer may be under way. Flushes."""
+    reason = _checked_reason(reason)
+    # The ledger lock before the row lock, in the order fail_payout and completion take them.
+    lock_user_ledger(payout.user_id)
+    payout = lock_payout(payout)
+    if payout.status not in REJECTABLE:
+        raise _status_refusal(payout, "waiting")
+    fail_payout(payout, reason, now=now or datetime.now(UTC), actor_id=admin.id)
