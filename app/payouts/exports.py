@@ -15,7 +15,7 @@ from app.services.payouts.statements import ClawbackLine, CommissionLine, Statem
 
 HEADER = (
     "line", "date", "sale_date", "tier", "rate", "base_amount", "base_tax",
-    "amount_before_refunds", "amount", "detail",
+    "amount_before_refunds", "amount", "detail", "reference",
 )  # fmt: skip
 
 
@@ -41,11 +41,17 @@ def statement_csv(
 
     def lines() -> Iterator[tuple[object, ...]]:
         yield HEADER
-        detail = f"{method}; {payout.status}; reference {payout.transaction_reference or '-'}"
+        detail = f"{method}; {payout.status}"
         if payout.failure_reason:
             detail += f"; {payout.failure_reason}"
-        amount = quantize(payout.amount, currency)
-        yield ("payout", _day(payout_date(statement)), "", "", "", "", "", "", amount, detail)
+        yield (
+            "payout",
+            _day(payout_date(statement)),
+            *[""] * 6,
+            quantize(payout.amount, currency),
+            detail,
+            payout.transaction_reference,
+        )
         for line in commissions:
             yield (
                 "commission",

@@ -172,7 +172,7 @@ def _count_and_sum(query: Select) -> tuple[int, Decimal]:
 
 def statement(payout: Payout, lines: int = LINES_SHOWN) -> Statement:
     """The statement of ``payout`` (already checked to be the viewer's): at most ``lines``
-    lines of each kind, totals over all of them. Four bounded, indexed reads."""
+    lines of each kind, totals over all of them. Six small reads, each on an index."""
     commissions = _commission_lines(payout)
     commission_count, commissions_total = _count_and_sum(commissions)
     window = netting_window(payout)
