@@ -206,10 +206,10 @@ def test_the_statement_lists_its_commissions_the_clawbacks_netted_and_totals(cli
     assert second.amount == Decimal("49.36")
     assert html.count('data-line="commission"') == 1
     assert html.count('data-line="clawback"') == 1
-    assert "<td>2.5 %</td>" in html
+    assert 'data-label="Rate">2.5 %</td>' in html
     assert "2,468.00 USD <small>excl. tax</small>" in html
-    assert '<td class="num">61.70 USD</td>' in html
-    assert '<td class="num">-12.34 USD</td>' in html
+    assert 'data-label="Amount"><span>61.70 USD</span>' in html
+    assert 'data-label="Amount"><span>-12.34 USD</span>' in html
     assert 'data-total="commissions">61.70 USD<' in html
     assert 'data-total="clawbacks">-12.34 USD<' in html
     assert 'data-total="carried"' not in html  # 61.70 - 12.34 = 49.36 exactly
@@ -289,3 +289,18 @@ def test_csv_cells_that_would_be_formulas_are_text(client, reference):
 
 def test_negative_amounts_stay_numbers_in_the_csv():
     assert list(stream_csv([[Decimal("-12.34"), -3, "-12.34"]])) == ["-12.34,-3,'-12.34\r\n"]
+
+
+def test_a_commission_reduced_by_a_refund_before_payout_says_what_it_was(client):
+    root, buyer = make_chain(2)
+    sale = make_sale(buyer, "1000.00", days_ago=40, provider="stripe", external_id="pi_r")
+    record_refund("stripe", "pi_r", Decimal("250.00"))
+    adjust_for_refunds(sale)
+    db.session.commit()
+    payout = make_payout(root, complete=True)
+    log_in(client, root.email)
+    html = client.get(f"/payouts/{payout.id}").get_data(as_text=True)
+    assert "<span>75.00 USD <small>(was 100.00 USD before refunds)</small></span>" in html
+    assert 'data-total="payout"><strong>75.00 USD</strong>' in html
+    rows = _csv(client.get(f"/payouts/{payout.id}/statement.csv"))
+    assert rows[2][5:9] == ["1000.00", "excluded", "100.00", "75.00"]
