@@ -36,7 +36,7 @@ def statement_csv(
     method: str,
 ) -> Iterator[str]:
     """The header, the payout, its commissions, the clawbacks netted from it and the carry
-    (paid payouts only), streamed in chunks."""
+    (completed payouts only), streamed in chunks."""
     payout = statement.payout
 
     def lines() -> Iterator[tuple[object, ...]]:

