@@ -15,7 +15,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from app.config import Config, check_config, limiter_storage_url
     from app.extensions import csrf, db, htmx, limiter, login_manager, migrate
     from app.jobs import queueing
-    from app.money import format_money
+    from app.money import format_money, format_percent
     from app.providers.stripe_api import stripe_test_mode
 
     app = Flask(
@@ -45,6 +45,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     cli.init_app(app)
     app.add_template_filter(format_money, "money")
     app.add_template_global(stripe_test_mode)
+    app.add_template_filter(format_percent, "percent")
 
     from app.admin import bp as admin_bp
     from app.auth import bp as auth_bp

@@ -32,3 +32,9 @@ def format_money(amount: Decimal | int | None, currency: str = "USD") -> str:
     """``1234.5`` → ``"1,234.50 USD"`` for display; ``None`` shows as a zero."""
     value = quantize(Decimal(amount or 0), currency)
     return f"{value:,} {currency.upper()}"
+
+
+def format_percent(rate: Decimal) -> str:
+    """A rate (a fraction) as an exact percentage: ``0.025000`` → ``"2.5 %"``, never
+    through a float, nothing rounded (rates have at most 6 decimals)."""
+    return f"{(rate * 100).normalize():f} %"

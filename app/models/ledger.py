@@ -19,6 +19,7 @@ from sqlalchemy import (
     Index,
     String,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -64,4 +65,12 @@ class LedgerEntry(Base):
         ),
         Index("ix_ledger_entries_user_id_available_at", user_id, available_at),
         Index("ix_ledger_entries_commission_id", commission_id),
+        # Payout statements: a payout's reservation, and the clawbacks between two of them.
+        Index("ix_ledger_entries_payout_id", payout_id),
+        Index(
+            "ix_ledger_entries_user_id_clawbacks",
+            user_id,
+            id,
+            postgresql_where=text("kind = 'clawback'"),
+        ),
     )

@@ -129,6 +129,11 @@ class Payout(HasStatus, IdMixin, TimestampMixin, Base):
         ),
     )
 
+    @property
+    def is_in_flight(self) -> bool:
+        """Not final yet: its page keeps asking for its status."""
+        return self.status in OPEN_STATUSES
+
     def transition_to(
         self, new_status: str, *, reason: str | None = None, now: datetime | None = None
     ) -> None:

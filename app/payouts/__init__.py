@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("payouts", __name__)
 
-from app.payouts import routes  # noqa: E402, F401
+from app.payouts import routes, statements  # noqa: E402, F401

@@ -9,7 +9,7 @@ from app.payouts import bp
 from app.payouts.forms import PayeeForm, PayoutRequestForm, StripeAccountForm
 from app.security import allow_form_action
 from app.services.accounts.visitors import request_ip_hash
-from app.services.money.ledger import balances
+from app.services.money.ledger import balances, becoming_available
 from app.services.payouts.payout_accounts import (
     FORM,
     PayeeDetailsRejected,
@@ -63,6 +63,7 @@ def _context(**forms: object) -> dict[str, object]:
     """What the page shows; ``forms`` replaces a section's fresh form (one with errors)."""
     return {
         "balances": balances(current_user.id),
+        "schedule": becoming_available(current_user.id),
         "settings": get_settings(),
         "payee": payee_status(current_user.id),
         "can_save_payee": crypto.is_configured(),

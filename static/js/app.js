@@ -17,3 +17,11 @@
     }
   });
 })();
+// Print buttons (hidden without this file; the browser's own print works anyway).
+(function () {
+  "use strict";
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () { window.print(); });
+  });
+})();

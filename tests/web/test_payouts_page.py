@@ -209,8 +209,8 @@ def test_the_form_offers_ready_methods_and_the_history_lists_payouts_newest_firs
     assert '<option value="lemon_squeezy">Lemon Squeezy</option>' in html
     assert '<option value="stripe">Stripe</option>' in html
     assert html.index(f'data-payout="{newer.id}"') < html.index(f'data-payout="{older.id}"')
-    assert '<span class="status status-completed">completed</span>' in html
-    assert '<span class="status status-pending">pending</span>' in html
+    assert '<span class="badge badge-completed">Paid</span>' in html
+    assert '<span class="badge badge-pending">Pending</span>' in html
     assert "55.00 USD" in html and "Lemon Squeezy</td>" in html
 
 

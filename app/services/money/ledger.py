@@ -10,7 +10,7 @@ sales, refunds and payouts):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import text
@@ -57,6 +57,49 @@ def balances(user_id: str, now: datetime | None = None) -> Balances:
         paid=paid,
         owed=max(-settled, ZERO),
     )
+
+
+@dataclass(frozen=True)
+class PendingSchedule:
+    """When the pending balance becomes available: the next dates (UTC) with their amounts,
+    and what becomes available later than those, on ``later_dates`` more dates."""
+
+    dates: list[tuple[date, Decimal]]
+    later: Decimal = ZERO
+    later_dates: int = 0
+
+
+# Days with nothing left (an accrual fully reversed by a refund) are skipped.
+_BECOMING_AVAILABLE = text(
+    """
+    WITH days AS (
+        SELECT (available_at AT TIME ZONE 'UTC')::date AS day, sum(amount) AS amount
+        FROM ledger_entries
+        WHERE user_id = :user_id AND available_at > :now AND available_at < :held
+        GROUP BY 1 HAVING sum(amount) <> 0
+    ), numbered AS (SELECT day, amount, row_number() OVER (ORDER BY day) AS n FROM days)
+    SELECT day, amount, 1 FROM numbered WHERE n <= :limit
+    UNION ALL
+    SELECT NULL, sum(amount), count(*) FROM numbered WHERE n > :limit HAVING count(*) > 0
+    ORDER BY 1 NULLS LAST
+    """
+)
+
+
+def becoming_available(
+    user_id: str, now: datetime | None = None, limit: int = 10
+) -> PendingSchedule:
+    """The pending balance by the date it becomes available: the first ``limit`` dates, and
+    one total for the rest. One statement over the user's pending entries (the
+    ``(user_id, available_at)`` index); held money is not pending and not listed."""
+    rows = db.session.execute(
+        _BECOMING_AVAILABLE,
+        {"user_id": user_id, "now": now or datetime.now(UTC), "held": HELD_UNTIL, "limit": limit},
+    ).all()
+    dates = [(day, amount) for day, amount, _ in rows if day is not None]
+    rest = [(amount, count) for day, amount, count in rows if day is None]
+    later, later_dates = rest[0] if rest else (ZERO, 0)
+    return PendingSchedule(dates, later, later_dates)
 
 
 def append(
