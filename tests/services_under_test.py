@@ -36,8 +36,12 @@ def with_database(url: str, name: str) -> str:
 
 
 def recreate_database(server_url: str, name: str) -> str:
-    """Drop and create database ``name`` (in the suite's namespace) on the server; return its
+    """Drop and create database ``name`` (in the suite's namespace, and the pytest-xdist
+    worker's, so parallel workers never drop each other's) on the server; return its
     SQLAlchemy URL."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and not name.endswith(worker):
+        name = f"{name}_{worker}"
     if TEST_NAMESPACE:
         name = name.replace("refmlm_test_", f"refmlm_test_{TEST_NAMESPACE}_", 1)
     with psycopg.connect(server_url, autocommit=True) as conn:

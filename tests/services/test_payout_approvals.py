@@ -295,17 +295,6 @@ def test_the_settlement_csv_holds_the_payee_details_formula_safe_and_is_audited(
     assert "DE89" not in str(entry.details) and "jane" not in str(entry.details)
 
 
-@pytest.mark.parametrize(
-    ("cell", "safe"),
-    [
-        *[("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@SUM", "'@SUM")],
-        *[("\tx", "'\tx"), ("\rx", "'\rx"), ("Jane", "Jane"), ("", "")],
-    ],
-)
-def test_formula_safe(cell, safe):
-    assert settlement.formula_safe(cell) == safe
-
-
 def test_a_retry_is_a_new_payout_once_and_only_while_payable():
     user = _earner()
     admin = _admins(1)[0]

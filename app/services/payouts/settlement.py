@@ -4,13 +4,12 @@ transfer's reference. (Marking one failed is ``approvals.reject``.)"""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from app.csv_stream import stream_csv
 from app.extensions import db
 from app.models import Payout, User
 from app.money import quantize
@@ -36,14 +35,7 @@ CSV_COLUMNS = (
     "iban",
     "paypal_email",
 )
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 UNREADABLE = "(unreadable: the key for these details is missing)"
-
-
-def formula_safe(cell: str) -> str:
-    """The cell as text a spreadsheet will not evaluate: a leading ``'`` when it could."""
-    return f"'{cell}" if cell.startswith(_FORMULA_STARTS) else cell
 
 
 def mark_completed(
@@ -96,10 +88,8 @@ def settlement_csv(admin: User, currency: str, *, ip_hash: str | None = None) ->
     """The CSV of waiting Lemon Squeezy payouts with their payee details in clear (the only
     place they are decrypted for an admin), every cell formula-safe. Audited
     (``payout.settlement_exported``: who, and which payouts; never the details)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
     rows = waiting_lemon_squeezy()
+    lines: list[list[object]] = [list(CSV_COLUMNS)]
     for payout, username in rows:
         details = payee_details(payout.user_id)
         payee = (
@@ -107,9 +97,8 @@ def settlement_csv(admin: User, currency: str, *, ip_hash: str | None = None) ->
             if details
             else [UNREADABLE, "", "", ""]
         )
-        amount = str(quantize(payout.amount, currency))
-        cells = [payout.id, payout.created_at.isoformat(), username, amount, currency]
-        writer.writerow([formula_safe(cell) for cell in cells + payee])
+        amount = quantize(payout.amount, currency)
+        lines.append([payout.id, payout.created_at.isoformat(), username, amount, currency, *payee])
     audit.record(
         "payout.settlement_exported",
         actor_id=admin.id,
@@ -118,4 +107,4 @@ def settlement_csv(admin: User, currency: str, *, ip_hash: str | None = None) ->
         payouts=[payout.id for payout, _ in rows],
     )
     db.session.flush()
-    return out.getvalue()
+    return "".join(stream_csv(lines))
