@@ -201,7 +201,8 @@ def find_transfer(payout_id: str, destination: str) -> dict | None:
     found = stripe_client().v1.transfers.list(
         params={"transfer_group": transfer_group(payout_id), "destination": destination}
     )
-    mine = [t.to_dict() for t in found.data if (t.metadata or {}).get("payout_id") == payout_id]
+    listed = [t.to_dict() for t in found.data]
+    mine = [t for t in listed if (t.get("metadata") or {}).get("payout_id") == payout_id]
     if len(mine) > 1:
         log.error("Payout %s has %d transfers: %s", payout_id, len(mine), [t["id"] for t in mine])
     return min(mine, key=lambda t: t["created"], default=None)
