@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+from flask import current_app
+
 from app.extensions import db
 from app.jobs.queueing import RETRY, enqueue_after_commit
 from app.services.payouts import transfers
 
 
-def send_payout_job(payout_id: str) -> None:
-    """Send a pending Stripe payout (``transfers.send_payout``) and commit its outcome."""
-    transfers.send_payout(payout_id)
-    db.session.commit()
+def send_payout_job(payout_id: str) -> str:
+    """Send a pending Stripe payout, or resume one left ``processing``; returns the outcome.
+
+    Two commits: the attempt (``processing``, its number) before Stripe is called, so that a
+    worker killed during the call leaves the evidence a resume needs; the answer after. Only
+    one worker sends a payout at a time: another finds the send lock taken and leaves it.
+    After a transient error the payout waits (committed) and the job raises, so RQ's retry
+    runs it again with backoff (with the scheduler; the workers' sweep re-enqueues what
+    waits too long without one)."""
+    with transfers.send_lock(payout_id) as mine:
+        if not mine:
+            current_app.logger.info("Payout %s is being sent by another worker", payout_id)
+            return "nothing"
+        outcome = transfers.prepare_attempt(payout_id)
+        db.session.commit()
+        if isinstance(outcome, transfers.Attempt):
+            answer = transfers.send_attempt(outcome)
+            outcome = transfers.record_answer(outcome, answer)
+            db.session.commit()
+    if outcome == "retry":
+        raise transfers.TransientStripeError(f"payout {payout_id} waits for a retry")
+    return outcome
 
 
 def request_send(payout_id: str) -> None:

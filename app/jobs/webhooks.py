@@ -1,4 +1,5 @@
-"""Draining provider events in batches, with retries, and the sweeper for lost jobs.
+"""Draining provider events in batches, with retries, and the sweeper for lost jobs (drains,
+sales to settle, Stripe payouts to send).
 
 The sweep runs in the workers themselves (``app.jobs.worker``): once at every start, then
 about every minute. It does not depend on RQ's scheduler, whose lock a crashed worker holds
@@ -18,6 +19,7 @@ from flask import current_app
 from redis.exceptions import RedisError
 
 from app.extensions import db
+from app.jobs.payouts import send_payout_job
 from app.jobs.queueing import RETRY, get_queue, get_redis
 from app.jobs.sales import settle_sales_job
 from app.providers import MalformedEvent
@@ -28,6 +30,7 @@ from app.services.money.webhooks import (
     process_events,
     record_failure,
 )
+from app.services.payouts.transfers import payouts_to_send
 
 BATCH_SIZE = 500
 DRAIN_FLAG = "webhooks:drain-requested"
@@ -36,6 +39,9 @@ DRAIN_BUDGET = 60  # seconds of work per drain job, far below RQ's default job t
 SWEEP_FLAG = "webhooks:swept"
 SWEEP_EVERY = 60  # seconds
 SWEEP_AFTER = timedelta(seconds=60)  # an event this old without processing lost its job
+# A Stripe payout pending or processing this long lost its job (or waits for funds, and is
+# tried again): about one try per payout every few minutes.
+PAYOUTS_AFTER = timedelta(minutes=5)
 
 
 def request_drain() -> None:
@@ -96,16 +102,21 @@ def process_webhook_event(event_pk: int) -> str:
     return "processed"
 
 
-def sweep(older_than: timedelta = SWEEP_AFTER) -> bool:
-    """Request a drain if an event waited longer than ``older_than`` and settle sales whose
-    job was lost (an admin's sale enqueued while Redis was down). Idempotent: drains and
-    settling may run twice. Whether there was anything to do."""
+def sweep(older_than: timedelta = SWEEP_AFTER, payouts_after: timedelta = PAYOUTS_AFTER) -> bool:
+    """Request a drain if an event waited longer than ``older_than``, settle sales whose
+    job was lost (an admin's sale enqueued while Redis was down), and send Stripe payouts
+    left ``pending`` or ``processing`` for ``payouts_after`` (a lost job, a worker killed
+    mid-send, retries used up, or waiting for funds). Idempotent: drains, settling and
+    sending may run twice. Whether there was anything to do."""
     stale = has_stale_events(older_than)
     if stale:
         get_queue().enqueue(drain_webhook_events_job, retry=RETRY)
     if sale_ids := unaccrued_sale_ids(older_than):
         get_queue().enqueue(settle_sales_job, sale_ids, retry=RETRY)
-    return stale or bool(sale_ids)
+    payout_ids = payouts_to_send(payouts_after)
+    for payout_id in payout_ids:
+        get_queue().enqueue(send_payout_job, payout_id, retry=RETRY)
+    return stale or bool(sale_ids) or bool(payout_ids)
 
 
 def sweep_if_due() -> bool:

@@ -3,8 +3,8 @@
 RQ's own maintenance pass (registry cleaning, and retrying its scheduler lock, which a crashed
 worker holds for a minute) runs every ``MAINTENANCE_EVERY`` seconds instead of every ten
 minutes, so retries with backoff resume soon after a crash. A worker built with ``sweeps=True``
-also sweeps for lost webhook drains and sales: at once when it starts, then about every minute
-(``app.jobs.webhooks.sweep_if_due``), without RQ's scheduler.
+also sweeps for lost webhook drains, sales and payout sends: at once when it starts, then
+about every minute (``app.jobs.webhooks.sweep_if_due``), without RQ's scheduler.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class _AppContextMixin:
         with self.app.app_context():
             try:
                 if starting:
-                    sweep(older_than=timedelta(0))
+                    sweep(older_than=timedelta(0), payouts_after=timedelta(0))
                 else:
                     sweep_if_due()
             except Exception:

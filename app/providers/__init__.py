@@ -126,7 +126,29 @@ class AccountReport:
     restriction: str | None
 
 
-Report = SaleReport | RefundReport | DisputeReport | CustomerReport | AccountReport
+@dataclass(frozen=True)
+class TransferReversalReport:
+    """Stripe took (part of) a transfer to a connected account back: the payout it paid is
+    named by the transfer id (its reference) and ``metadata.payout_id``."""
+
+    transfer_id: str
+    payout_id: str | None
+    amount: Decimal
+    amount_reversed: Decimal
+
+    @property
+    def is_full(self) -> bool:
+        return self.amount_reversed >= self.amount
+
+
+Report = (
+    SaleReport
+    | RefundReport
+    | DisputeReport
+    | CustomerReport
+    | AccountReport
+    | TransferReversalReport
+)
 
 
 # Far above any real payment, far below what NUMERIC(19,4) holds: anything larger is a

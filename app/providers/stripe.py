@@ -1,6 +1,7 @@
 """Stripe: signature checked by the official SDK (default 300 s tolerance), events mapped to
 sales keyed by every id of the payment they carry (PaymentIntent, charge, invoice, checkout
-session), so that refunds and disputes find their sale whatever the order of delivery."""
+session), so that refunds and disputes find their sale whatever the order of delivery; and
+``transfer.reversed``, a payout's transfer taken back."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from app.providers import (
     RefundReport,
     Report,
     SignatureError,
+    TransferReversalReport,
     VerifiedEvent,
     currency_of,
     email_of,
@@ -80,13 +82,14 @@ _ZERO_DECIMAL = frozenset(
 _THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
 
 
-def stripe_exponent(currency: str) -> int:
-    """How many decimals Stripe's minor unit of ``currency`` (upper case) has."""
+def minor_exponent(currency: str) -> int:
+    """Decimal places of Stripe's integer amounts in ``currency`` (``"USD"`` → 2)."""
+    currency = currency.upper()
     return 0 if currency in _ZERO_DECIMAL else 3 if currency in _THREE_DECIMAL else 2
 
 
 def _amount(obj: dict, key: str, currency: str) -> Decimal:
-    return minor_amount(obj, key, currency, stripe_exponent(currency))
+    return minor_amount(obj, key, currency, minor_exponent(currency))
 
 
 def _part(obj: dict, key: str) -> dict:
@@ -124,7 +127,23 @@ def reports(payload: dict) -> list[Report]:
         if obj.get("status") in ("won", "warning_closed"):
             disputed = Decimal(0)
         return [DisputeReport(PROVIDER, keys[0], disputed, is_closed=True, aliases=keys[1:])]
+    if kind == "transfer.reversed":
+        return [_transfer_reversal(obj)]
     return []
+
+
+def _transfer_reversal(transfer: dict) -> TransferReversalReport:
+    transfer_id = _id(transfer.get("id"))
+    if transfer_id is None or not transfer_id.startswith("tr_"):
+        raise MalformedEvent(f"a transfer needs a tr_ id, got {transfer.get('id')!r:.80}")
+    currency = currency_of(transfer)
+    payout_id = (transfer.get("metadata") or {}).get("payout_id")
+    return TransferReversalReport(
+        transfer_id=transfer_id,
+        payout_id=payout_id if isinstance(payout_id, str) else None,
+        amount=_amount(transfer, "amount", currency),
+        amount_reversed=_amount(transfer, "amount_reversed", currency),
+    )
 
 
 def _invoice(obj: dict) -> list[Report]:

@@ -1,5 +1,5 @@
-"""Hypothesis: after any sequence of sales, refunds, disputes and payout requests,
-completions and failures, the ledger holds.
+"""Hypothesis: after any sequence of sales, refunds, disputes and payout requests, sends,
+retries, completions, failures and reversals, the ledger holds.
 
 For every user: ledger = non-cancelled commissions - non-failed payouts - clawbacks; every
 commission is rate * (sale - refunds) rounded half up to the cent (or what was paid, less
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 
 from app.extensions import db
-from app.models import Commission, Payout, Sale
+from app.models import Commission, Payout, Sale, User
 from app.services.money.commissions import adjust_for_refunds
 from app.services.money.sales import record_dispute, record_refund
 from app.services.payouts.payouts import (
@@ -28,6 +28,7 @@ from app.services.payouts.payouts import (
     request_payout,
     start_processing,
 )
+from app.services.payouts.reversals import reverse_payout
 from tests.conftest import reset_database
 from tests.factories import make_chain, make_payout_account, make_sale
 from tests.ledger_checks import assert_ledger_invariant
@@ -39,12 +40,26 @@ steps = st.lists(
         st.tuples(st.just("refund"), st.integers(0, 9), st.integers(0, 100)),
         st.tuples(st.just("dispute"), st.integers(0, 9), st.integers(0, 100)),
         st.tuples(st.just("payout"), st.integers(0, 2), st.none() | cents),
+        st.tuples(st.just("start"), st.integers(0, 2)),
+        st.tuples(st.just("retry"), st.integers(0, 2)),
         st.tuples(st.just("complete"), st.integers(0, 2)),
         st.tuples(st.just("fail"), st.integers(0, 2)),
+        st.tuples(st.just("reverse"), st.integers(0, 2)),
     ),
     min_size=1,
     max_size=25,
 )
+
+
+def _payouts(user: User, status: str) -> list[Payout]:
+    return list(
+        db.session.scalars(select(Payout).where(Payout.user_id == user.id, Payout.status == status))
+    )
+
+
+def _open_payout(user: User) -> Payout | None:
+    found = _payouts(user, "pending") + _payouts(user, "processing")
+    return found[0] if found else None
 
 
 def _expected_amount(commission: Commission, sale: Sale) -> Decimal:
@@ -80,16 +95,21 @@ def test_ledger_invariant_and_rounding_over_random_histories(steps):
         elif kind == "payout":
             with contextlib.suppress(PayoutRefused):
                 request_payout(uplines[step[1]], step[2], "stripe", now=later)
-        elif kind in ("complete", "fail"):
-            payout = db.session.scalars(
-                select(Payout).where(
-                    Payout.user_id == uplines[step[1]].id, Payout.status == "pending"
-                )
-            ).one_or_none()
-            if payout is not None and kind == "complete":
+        elif kind == "reverse":
+            for payout in _payouts(uplines[step[1]], "completed"):
+                reverse_payout(payout, f"tr_{payout.id}", now=later)
+        elif kind in ("start", "retry", "complete", "fail") and (
+            payout := _open_payout(uplines[step[1]])
+        ):
+            if kind == "start" and payout.status == "pending":
                 start_processing(payout)
+            elif kind == "retry" and payout.status == "processing":
+                payout.transition_to("pending")  # a transient error: sent again later
+            elif kind == "complete":
+                if payout.status == "pending":
+                    start_processing(payout)
                 complete_payout(payout, f"tr_{payout.id}", now=later)
-            elif payout is not None:
+            elif kind == "fail":
                 fail_payout(payout, "account closed", now=later)
         db.session.commit()
         assert_ledger_invariant()

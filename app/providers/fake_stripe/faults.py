@@ -10,6 +10,8 @@ KINDS = (
     "timeout_after_success",  # the request is done (and its idempotent answer kept), then
     # the connection is dropped, after ``stall_seconds`` if given (longer than the client's
     # timeout: the client sees a timeout) — the client cannot know the transfer was made
+    "delay_after_success",  # the request is done (and its idempotent answer kept), then the
+    # answer is sent after ``stall_seconds``: a client killed meanwhile never learns of it
     "rate_limited",  # 429 rate_limit, nothing done, nothing kept for the idempotency key
     "server_error",  # 500 api_error, nothing done; kept for the key, as Stripe keeps 500s
     "balance_insufficient",  # POST /v1/transfers only: 400 balance_insufficient, no transfer

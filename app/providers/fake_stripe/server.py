@@ -143,9 +143,10 @@ class FakeStripe:
 
     def wsgi(self, environ: dict, start_response):
         request = Request(environ)
-        response, drop = self._respond(request)
-        if drop is not None:
-            self._stopping.wait(drop.stall_seconds or 0)
+        response, stall = self._respond(request)
+        if stall is not None:
+            self._stopping.wait(stall.stall_seconds or 0)
+        if stall is not None and stall.kind == "timeout_after_success":
             environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
             # werkzeug treats a dropped connection as the client's doing: nothing is written.
             raise ConnectionAbortedError("fake Stripe: timeout_after_success")
@@ -237,7 +238,8 @@ class FakeStripe:
                 }
         if key is not None:
             response.headers["Idempotency-Key"] = key
-        return response, self.faults.take("timeout_after_success", method, path)
+        stall = self.faults.take("timeout_after_success", method, path)
+        return response, stall or self.faults.take("delay_after_success", method, path)
 
     def _call(self, endpoint: str, args: dict, params: dict, request: Request) -> dict:
         objects = self._objects

@@ -26,6 +26,7 @@ from app.providers import (
     DisputeReport,
     RefundReport,
     Report,
+    TransferReversalReport,
     VerifiedEvent,
     lemonsqueezy,
     read_reports,
@@ -42,6 +43,7 @@ from app.services.money.sales import (
     record_sale,
 )
 from app.services.ops import audit
+from app.services.payouts.reversals import apply_transfer_reversal
 from app.services.payouts.stripe_accounts import apply_account_report
 
 PROVIDER_MODULES: dict[str, ModuleType] = {
@@ -110,6 +112,8 @@ def apply_reports(reports: list[Report]) -> tuple[list[str], list[str]]:
             touched += link_customer(report.provider, report.customer_id, user_id)
         elif isinstance(report, AccountReport):
             apply_account_report(report)
+        elif isinstance(report, TransferReversalReport):
+            apply_transfer_reversal(report)
     return touched + refunded, refunded
 
 

@@ -139,7 +139,8 @@ def request_payout(
     rounded), is below the program's minimum or above ``payable_amount``. Takes the user's
     ledger lock first, so concurrent requests never reserve more than the balance (the
     unique index on open payouts is the database's last line). Audited
-    (``payout.requested``). Flushes; the caller commits.
+    (``payout.requested``). A pending Stripe payout is sent by a worker after the commit
+    (``app.jobs.payouts.request_send``). Flushes; the caller commits.
     """
     now = now or datetime.now(UTC)
     settings = get_settings()
@@ -207,6 +208,11 @@ def request_payout(
         status=payout.status,
     )
     db.session.flush()
+    if payout.status == "pending" and method == "stripe":
+        # A worker sends it once this transaction commits (Lemon Squeezy: an admin settles).
+        from app.jobs.payouts import request_send  # the job imports this module
+
+        request_send(payout.id)
     return payout
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import and_, func, or_, select, text
 from app.extensions import db
 from app.models import Payout, PayoutAccount, User
 from app.models.payouts import OPEN_STATUSES
-from app.providers.stripe import stripe_exponent
+from app.providers.stripe import minor_exponent
 from app.providers.stripe_api import StripeNotConfigured, stripe_client
 from app.services.money.ledger import HELD_UNTIL
 
@@ -92,7 +92,7 @@ def stripe_balance(currency: str) -> StripeBalance:
         return StripeBalance(problem=STRIPE_OFF)
     except stripe.StripeError as error:
         return StripeBalance(problem=STRIPE_DOWN.format(problem=type(error).__name__))
-    exponent = stripe_exponent(currency)
+    exponent = minor_exponent(currency)
 
     def total(part: str) -> Decimal:
         minor = sum(
