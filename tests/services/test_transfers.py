@@ -15,6 +15,7 @@ from app.jobs.payouts import send_payout_job
 from app.jobs.queueing import get_queue
 from app.jobs.webhooks import sweep
 from app.models import Commission, Payout, PayoutAccount
+from app.services.payouts.approvals import ActionRefused, reject
 from app.services.payouts.payouts import DuplicateReference, complete_payout, start_processing
 from app.services.payouts.transfers import (
     BALANCE_INSUFFICIENT,
@@ -24,7 +25,7 @@ from app.services.payouts.transfers import (
     TransientStripeError,
     payouts_to_send,
 )
-from tests.factories import make_payout
+from tests.factories import make_payout, make_user
 from tests.payout_sending import available, settled, stripe_payout
 
 TRANSFERS = "/v1/transfers"
@@ -215,3 +216,35 @@ def test_the_sweeper_sends_payouts_whose_job_was_lost(fake_stripe):
     assert sweep(payouts_after=timedelta(0)) is True
     (job,) = get_queue().jobs
     assert (job.func, job.args) == (send_payout_job, (payout.id,))
+
+
+def test_an_admin_cannot_reject_a_payout_whose_transfer_stripe_made(fake_stripe):
+    """Rejecting returns the reserve: after an attempt with no clear answer, Stripe is asked
+    first, and a transfer it made completes the payout instead."""
+    payout = stripe_payout(fake_stripe)
+    admin = make_user(is_admin=True)
+    fake_stripe.faults.inject("timeout_after_success")
+    _send_failing(payout.id)
+    db.session.execute(
+        update(Payout).where(Payout.id == payout.id).values(status="pending", waiting_reason=None)
+    )
+    db.session.commit()
+    with pytest.raises(ActionRefused, match="Stripe made this payout's transfer"):
+        reject(payout, admin, "changed our mind")
+    db.session.rollback()
+    assert send_payout_job(payout.id) == "completed"
+    settled(fake_stripe, payout.id, "completed", transfers=1)
+
+
+def test_an_admin_rejects_a_retried_payout_once_stripe_confirms_no_transfer(fake_stripe):
+    payout = stripe_payout(fake_stripe)
+    admin = make_user(is_admin=True)
+    fake_stripe.faults.inject("server_error")
+    _send_failing(payout.id)
+    fake_stripe.faults.inject("server_error", method="GET", path=TRANSFERS)
+    with pytest.raises(ActionRefused, match="could not confirm"):
+        reject(payout, admin, "changed our mind")
+    db.session.rollback()
+    reject(payout, admin, "changed our mind")
+    db.session.commit()
+    assert available(settled(fake_stripe, payout.id, "failed", transfers=0)) == Decimal("60.00")

@@ -12,14 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import stripe
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.jobs.payouts import request_send
 from app.models import Payout, PayoutApproval, User
+from app.providers.stripe_api import StripeNotConfigured
 from app.services.ops import audit
 from app.services.payouts.payouts import fail_payout, lock_user_ledger
+from app.services.payouts.stripe_accounts import stripe_account
+from app.services.payouts.transfers import find_transfer, send_lock
 
 HOLDABLE = frozenset({"awaiting_approval", "pending"})
 REJECTABLE = frozenset({"awaiting_approval", "on_hold", "pending"})
@@ -152,9 +156,35 @@ def reject(payout: Payout, admin: User, reason: str, *, now: datetime | None = N
     the balance (``fail_payout``, audited ``payout.failed`` with the admin). A payout a
     worker has taken (``processing``) is refused: its transfer may be under way. Flushes."""
     reason = _checked_reason(reason)
-    # The ledger lock before the row lock, in the order fail_payout and completion take them.
-    lock_user_ledger(payout.user_id)
-    payout = lock_payout(payout)
-    if payout.status not in REJECTABLE:
-        raise _status_refusal(payout, "waiting")
-    fail_payout(payout, reason, now=now or datetime.now(UTC), actor_id=admin.id)
+    with send_lock(payout.id) as mine:
+        if not mine:
+            raise ActionRefused("A worker is sending this payout now: it cannot be rejected.")
+        # The ledger lock before the row lock, in the order fail_payout and completion take
+        # them.
+        lock_user_ledger(payout.user_id)
+        payout = lock_payout(payout)
+        if payout.status not in REJECTABLE:
+            raise _status_refusal(payout, "waiting")
+        _refuse_if_transferred(payout)
+        fail_payout(payout, reason, now=now or datetime.now(UTC), actor_id=admin.id)
+
+
+def _refuse_if_transferred(payout: Payout) -> None:
+    """A Stripe payout tried before (a 5xx or no answer sent it back to ``pending``) may have
+    its transfer made already: failing it would also return its reserve, paying twice. So
+    Stripe is asked first; a transfer found, or no answer, refuses the rejection (the next
+    send adopts the transfer and completes the payout)."""
+    if payout.payment_method != "stripe" or payout.attempts == 0:
+        return
+    account = stripe_account(payout.user_id)
+    try:
+        found = account is not None and find_transfer(payout.id, account.stripe_account_id)
+    except (stripe.StripeError, StripeNotConfigured) as error:
+        raise ActionRefused(
+            "Stripe could not confirm that this payout was not sent: try again later."
+        ) from error
+    if found:
+        raise ActionRefused(
+            f"Stripe made this payout's transfer ({found['id']}): it will be completed, "
+            "not rejected."
+        )
