@@ -20,6 +20,7 @@ from app.services.payouts import approvals, retries, settlement
 from app.services.payouts.approvals import ActionRefused
 from app.services.payouts.payouts import METHOD_NAMES, DuplicateReference
 from app.services.payouts.queue import QueueFilter, find_payouts, payout_detail, queue_row
+from app.services.payouts.statements import statement
 from app.services.payouts.treasury import treasury
 from app.services.program.program import get_settings
 
@@ -80,7 +81,11 @@ def payout(payout_id: str):
     detail = payout_detail(payout_id)
     if detail is None:
         abort(404)
-    return render(DETAIL, DETAIL, **_context(detail=detail, row=queue_row(payout_id)))
+    return render(
+        DETAIL,
+        DETAIL,
+        **_context(detail=detail, row=queue_row(payout_id), statement=statement(detail.payout)),
+    )
 
 
 def _approve(payout: Payout, form: PayoutActionForm) -> str:

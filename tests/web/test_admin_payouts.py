@@ -262,3 +262,14 @@ def test_the_treasury_panel_without_stripe_is_a_note_not_an_error(client, admin)
     answer = client.get("/admin/payouts/treasury")
     assert answer.status_code == 200
     assert "Stripe is not configured" in answer.get_data(as_text=True)
+
+
+def test_the_payout_page_shows_the_statement_of_a_paid_payout(client, admin):
+    earner, buyer = make_chain(2)
+    make_sale(buyer, "1000.00", days_ago=40)
+    make_sale(buyer, "500.00", days_ago=35)
+    payout = make_payout(earner, complete=True)
+    page = client.get(f"/admin/payouts/{payout.id}").get_data(as_text=True)
+    assert page.count('data-line="commission"') == 2
+    assert 'data-total="commissions">150.00 USD' in page
+    assert buyer.email not in page
