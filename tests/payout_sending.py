@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from decimal import Decimal
 
 from app.extensions import db
@@ -12,6 +15,7 @@ from app.services.payouts.stripe_accounts import open_stripe_account, refresh_st
 from app.services.payouts.transfers import transfer_group
 from tests.factories import make_chain, make_sale
 from tests.ledger_checks import assert_ledger_invariant
+from tests.services_under_test import ROOT
 
 
 def stripe_payout(fake_stripe) -> Payout:
@@ -45,3 +49,26 @@ def settled(fake_stripe, payout_id: str, status: str, transfers: int) -> Payout:
 
 def available(payout: Payout) -> Decimal:
     return balances(payout.user_id).available
+
+
+def worker_process(app, fake_stripe, *, burst: bool = True) -> subprocess.Popen:
+    """``worker.py`` (``--burst``: until the queues are empty) against the test database and
+    the fake Stripe. Jobs run in the worker process itself (a forking worker's work horse is
+    a session of its own, which would outlive the kill of its parent)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": app.config["REDIS_URL"],
+        "STRIPE_SECRET_KEY": fake_stripe.api_key,
+        "STRIPE_API_BASE": fake_stripe.url,
+        "STRIPE_TIMEOUT": "60",
+        "RQ_WORKER_CLASS": "simple",
+    }
+    return subprocess.Popen(
+        [sys.executable, "worker.py", *(["--burst"] if burst else [])],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: the work horse dies with it
+    )

@@ -5,45 +5,19 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from decimal import Decimal
 
 from app.extensions import db
 from app.models import Payout
-from tests.payout_sending import available, settled, stripe_payout
-from tests.services_under_test import ROOT
-
-
-def _worker(app, fake_stripe) -> subprocess.Popen:
-    """``worker.py --burst`` against the test database and the fake Stripe. Jobs run in the
-    worker process itself (a forking worker's work horse is a session of its own, which
-    would outlive the kill of its parent)."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "REDIS_URL": app.config["REDIS_URL"],
-        "STRIPE_SECRET_KEY": fake_stripe.api_key,
-        "STRIPE_API_BASE": fake_stripe.url,
-        "STRIPE_TIMEOUT": "60",
-        "RQ_WORKER_CLASS": "simple",
-    }
-    return subprocess.Popen(
-        [sys.executable, "worker.py", "--burst"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: the work horse dies with it
-    )
+from tests.payout_sending import available, settled, stripe_payout, worker_process
 
 
 def test_a_worker_killed_between_the_transfer_and_the_commit_sends_once(app, fake_stripe):
     payout_id = stripe_payout(fake_stripe).id  # its send job is queued
     # Stripe makes the transfer, then holds the answer: the worker is killed meanwhile.
     fake_stripe.faults.inject("delay_after_success", stall_seconds=60)
-    worker = _worker(app, fake_stripe)
+    worker = worker_process(app, fake_stripe)
     try:
         deadline = time.monotonic() + 60
         while not fake_stripe.transfers() and time.monotonic() < deadline:
@@ -56,7 +30,7 @@ def test_a_worker_killed_between_the_transfer_and_the_commit_sends_once(app, fak
     assert killed.attempts == 1 and killed.first_attempted_at is not None
 
     # The next worker sweeps at start (its job was lost with the killed one) and resumes.
-    assert _worker(app, fake_stripe).wait(timeout=120) == 0
+    assert worker_process(app, fake_stripe).wait(timeout=120) == 0
     payout = settled(fake_stripe, payout_id, "completed", transfers=1)
     assert payout.attempts == 1  # same attempt, same key: Stripe replayed the transfer
     assert fake_stripe.post_count("/v1/transfers") == 2

@@ -35,6 +35,15 @@ def live_server(app):
     server.shutdown()
 
 
+@pytest.fixture
+def public_base_url(app, live_server):
+    """Stripe sends the browser back to PUBLIC_BASE_URL: the live server here."""
+    saved = app.config["PUBLIC_BASE_URL"]
+    app.config["PUBLIC_BASE_URL"] = live_server
+    yield live_server
+    app.config["PUBLIC_BASE_URL"] = saved
+
+
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists() or not shutil.which(CHROMIUM):

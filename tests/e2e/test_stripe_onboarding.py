@@ -13,15 +13,6 @@ from tests.factories import make_user
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def public_base_url(app, live_server):
-    """Stripe sends the browser back to PUBLIC_BASE_URL: the live server here."""
-    saved = app.config["PUBLIC_BASE_URL"]
-    app.config["PUBLIC_BASE_URL"] = live_server
-    yield live_server
-    app.config["PUBLIC_BASE_URL"] = saved
-
-
 def test_a_new_affiliate_onboards_with_stripe_at_360_px(public_base_url, page, fake_stripe):
     live_server = public_base_url
     errors: list[str] = []
