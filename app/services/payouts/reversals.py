@@ -70,8 +70,8 @@ def reverse_payout(
 def apply_transfer_reversal(report: TransferReversalReport) -> None:
     """Apply Stripe's ``transfer.reversed``: a full reversal reverses the payout the transfer
     paid (found by its reference, else by ``metadata.payout_id``); a partial one is logged
-    and audited for an admin, and changes nothing. A transfer we do not know is logged and
-    ignored. Raises ``ReversalTooEarly`` for a payout not completed yet. Flushes."""
+    and audited for an admin, and changes nothing. A transfer we do not know, or one naming a
+    payout paid by another transfer, is logged and ignored. Raises ``ReversalTooEarly`` for a payout not completed yet. Flushes."""
     conditions = [Payout.transaction_reference == report.transfer_id]
     if report.payout_id:
         conditions.append(Payout.id == report.payout_id)
@@ -80,6 +80,16 @@ def apply_transfer_reversal(report: TransferReversalReport) -> None:
     ).first()
     if payout is None:
         log.warning("Stripe reversal of unknown transfer %s ignored", report.transfer_id)
+        return
+    if payout.transaction_reference not in (None, report.transfer_id):
+        # Another transfer naming the payout (a duplicate, reversed to recover it): the
+        # payout's own transfer stands, so its money does not come back.
+        log.error(
+            "Stripe reversal of %s ignored: payout %s was paid by transfer %s",
+            report.transfer_id,
+            payout.id,
+            payout.transaction_reference,
+        )
         return
     if payout.status in ("pending", "processing"):
         raise ReversalTooEarly(f"payout {payout.id} is {payout.status}; retried later")

@@ -1,0 +1,44 @@
+"""Defects found reviewing the payouts money path: each test failed before its fix."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from app.jobs.payouts import send_payout_job
+from app.providers.stripe_api import stripe_client
+from app.services.payouts.transfers import transfer_group
+from tests.payout_sending import available, settled, stripe_payout
+from tests.signing import run_jobs, stripe_event, stripe_headers
+
+
+def _reversed_event(app, client, transfer_id: str) -> None:
+    stripe_client().v1.transfers.reversals.create(transfer_id)
+    transfer = stripe_client().v1.transfers.retrieve(transfer_id).to_dict()
+    body = stripe_event("transfer.reversed", transfer)
+    assert (
+        client.post("/webhooks/stripe", data=body, headers=stripe_headers(body)).status_code == 200
+    )
+    run_jobs(app)
+
+
+def test_reversing_a_duplicate_transfer_leaves_the_payout_paid_by_another(
+    app, client, fake_stripe
+):
+    """A second transfer naming the payout (made by hand in the Dashboard, say) is reversed
+    to recover it: the payout was paid by its own transfer, which still stands, so its
+    money must not come back to the balance a second time."""
+    payout = stripe_payout(fake_stripe)
+    send_payout_job(payout.id)
+    payout = settled(fake_stripe, payout.id, "completed", transfers=1)
+    duplicate = stripe_client().v1.transfers.create(
+        params={
+            "amount": 6000,
+            "currency": "usd",
+            "destination": fake_stripe.transfers()[0]["destination"],
+            "transfer_group": transfer_group(payout.id),
+            "metadata": {"payout_id": payout.id},
+        }
+    )
+    _reversed_event(app, client, duplicate.id)
+    payout = settled(fake_stripe, payout.id, "completed", transfers=2)
+    assert available(payout) == Decimal(0)
