@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
+from app.extensions import db
 from app.jobs.payouts import send_payout_job
+from app.jobs.webhooks import drain_webhook_events_job
+from app.models import Payout
 from app.providers.stripe_api import stripe_client
-from app.services.payouts.transfers import transfer_group
+from app.services.payouts.approvals import hold, release
+from app.services.payouts.transfers import TransientStripeError, transfer_group
+from tests.factories import make_user
 from tests.payout_sending import available, settled, stripe_payout
 from tests.signing import run_jobs, stripe_event, stripe_headers
 
@@ -21,9 +28,7 @@ def _reversed_event(app, client, transfer_id: str) -> None:
     run_jobs(app)
 
 
-def test_reversing_a_duplicate_transfer_leaves_the_payout_paid_by_another(
-    app, client, fake_stripe
-):
+def test_reversing_a_duplicate_transfer_leaves_the_payout_paid_by_another(app, client, fake_stripe):
     """A second transfer naming the payout (made by hand in the Dashboard, say) is reversed
     to recover it: the payout was paid by its own transfer, which still stands, so its
     money must not come back to the balance a second time."""
@@ -42,3 +47,27 @@ def test_reversing_a_duplicate_transfer_leaves_the_payout_paid_by_another(
     _reversed_event(app, client, duplicate.id)
     payout = settled(fake_stripe, payout.id, "completed", transfers=2)
     assert available(payout) == Decimal(0)
+
+
+def test_a_reversal_of_a_held_payouts_transfer_waits_for_its_completion(app, client, fake_stripe):
+    """A payout whose transfer was made but unconfirmed (a timeout, then a 429 on the
+    resume) is held by an admin; Stripe reverses the transfer meanwhile. Released, the payout
+    adopts the transfer and completes: the reversal must then reverse it, not be dropped
+    because the payout was on hold when it came."""
+    payout = stripe_payout(fake_stripe)
+    fake_stripe.faults.inject("timeout_after_success")
+    with pytest.raises(TransientStripeError):
+        send_payout_job(payout.id)
+    fake_stripe.faults.inject("rate_limited")
+    with pytest.raises(TransientStripeError):
+        send_payout_job(payout.id)  # the resume gets a 429: back to pending
+    admin = make_user(is_admin=True)
+    hold(db.session.get(Payout, payout.id), admin, "checking the account")
+    db.session.commit()
+    _reversed_event(app, client, fake_stripe.transfers()[0]["id"])
+    release(db.session.get(Payout, payout.id), admin)
+    db.session.commit()
+    run_jobs(app)  # the send adopts the transfer
+    drain_webhook_events_job()  # the reversal's retry
+    payout = settled(fake_stripe, payout.id, "reversed", transfers=1)
+    assert available(payout) == Decimal("60.00")
