@@ -71,3 +71,28 @@ def test_a_reversal_of_a_held_payouts_transfer_waits_for_its_completion(app, cli
     drain_webhook_events_job()  # the reversal's retry
     payout = settled(fake_stripe, payout.id, "reversed", transfers=1)
     assert available(payout) == Decimal("60.00")
+
+
+def test_a_key_still_in_use_at_stripe_is_resumed_not_abandoned(fake_stripe):
+    """A 409 (another request with the key is still running at Stripe, e.g. a worker's call
+    that timed out on our side) is no answer: moving to a new key would look for the
+    transfer before the running request made it, then make a second one."""
+    payout = stripe_payout(fake_stripe)
+    account = fake_stripe.accounts()[0]["id"]
+    fake_stripe.faults.inject("idempotency_key_in_use")
+    with pytest.raises(TransientStripeError):
+        send_payout_job(payout.id)
+    send_payout_job(payout.id)  # the job's retry
+    # The request that held the key finishes now, at Stripe.
+    stripe_client().v1.transfers.create(
+        params={
+            "amount": 6000,
+            "currency": "usd",
+            "destination": account,
+            "transfer_group": transfer_group(payout.id),
+            "metadata": {"payout_id": payout.id, "user_id": payout.user_id},
+            "description": f"Payout {payout.id}",
+        },
+        options={"idempotency_key": f"payout-{payout.id}-1"},
+    )
+    settled(fake_stripe, payout.id, "completed", transfers=1)

@@ -166,7 +166,8 @@ def record_answer(
     now: datetime | None = None,
 ) -> Outcome:
     """What Stripe answered, stored: the transfer completes the payout (its id the
-    reference); no answer leaves it ``processing`` for a resume with the same key; a 429, a
+    reference); no answer (or a 409: the key's request still runs) leaves it ``processing``
+    for a resume with the same key; a 429, a
     5xx or a fault of our setup puts it back to ``pending`` (``retry``); a short platform
     balance too, without retrying soon (``waiting``: the sweeper tries again); a refused
     destination fails it with Stripe's reason, the reserve returned. Flushes."""
@@ -175,7 +176,10 @@ def record_answer(
     if isinstance(answer, dict):
         complete_payout(payout, answer["id"], now=now)
         return "completed"
-    if isinstance(answer, stripe.APIConnectionError):
+    # A 409: another request with this key is still running at Stripe (a call of ours that
+    # timed out). Like no answer, only this key may follow it: a new one could look for the
+    # transfer before that request made it, then make a second.
+    if isinstance(answer, stripe.APIConnectionError) or _is_key_in_use(answer):
         payout.waiting_reason = NO_ANSWER
         log.warning("Payout %s: no answer from Stripe (%s); resumed later", payout.id, answer)
         return "retry"
@@ -247,6 +251,11 @@ def _transfer_params(payout: Payout, account: PayoutAccount) -> dict | None:
         "metadata": {"payout_id": payout.id, "user_id": payout.user_id},
         "description": f"Payout {payout.id}",
     }
+
+
+def _is_key_in_use(error: Exception) -> bool:
+    """Stripe's 409 conflict (the SDK makes it an ``APIError``)."""
+    return isinstance(error, stripe.StripeError) and error.http_status == 409
 
 
 def _reason_of(error: Exception) -> str:
