@@ -72,6 +72,8 @@ class Attempt:
     payout_id: str
     idempotency_key: str
     params: dict
+    # The key was sent before without an answer: its request may still be running at Stripe.
+    resumed: bool = False
 
 
 @contextmanager
@@ -145,7 +147,7 @@ def prepare_attempt(payout_id: str, now: datetime | None = None) -> Attempt | Ou
         payout.first_attempted_at = payout.first_attempted_at or now
         payout.waiting_reason = None
         db.session.flush()
-    return Attempt(payout.id, f"payout-{payout.id}-{payout.attempts}", params)
+    return Attempt(payout.id, f"payout-{payout.id}-{payout.attempts}", params, resumed)
 
 
 def send_attempt(attempt: Attempt) -> dict | stripe.StripeError | StripeNotConfigured:
@@ -166,8 +168,8 @@ def record_answer(
     now: datetime | None = None,
 ) -> Outcome:
     """What Stripe answered, stored: the transfer completes the payout (its id the
-    reference); no answer (or a 409: the key's request still runs) leaves it ``processing``
-    for a resume with the same key; a 429, a
+    reference); no answer (or a 409: the key's request still runs; or a 429 to a resumed
+    key) leaves it ``processing`` for a resume with the same key; a 429, a
     5xx or a fault of our setup puts it back to ``pending`` (``retry``); a short platform
     balance too, without retrying soon (``waiting``: the sweeper tries again); a refused
     destination fails it with Stripe's reason, the reserve returned. Flushes."""
@@ -177,9 +179,14 @@ def record_answer(
         complete_payout(payout, answer["id"], now=now)
         return "completed"
     # A 409: another request with this key is still running at Stripe (a call of ours that
-    # timed out). Like no answer, only this key may follow it: a new one could look for the
-    # transfer before that request made it, then make a second.
-    if isinstance(answer, stripe.APIConnectionError) or _is_key_in_use(answer):
+    # timed out); a 429 to a resumed key says nothing of its earlier request either. Like no
+    # answer, only this key may follow them: a new one could look for the transfer before
+    # that request made it, then make a second.
+    if (
+        isinstance(answer, stripe.APIConnectionError)
+        or _is_key_in_use(answer)
+        or (attempt.resumed and isinstance(answer, stripe.RateLimitError))
+    ):
         payout.waiting_reason = NO_ANSWER
         log.warning("Payout %s: no answer from Stripe (%s); resumed later", payout.id, answer)
         return "retry"
