@@ -13,6 +13,8 @@ KINDS = (
     "delay_after_success",  # the request is done (and its idempotent answer kept), then the
     # answer is sent after ``stall_seconds``: a client killed meanwhile never learns of it
     "rate_limited",  # 429 rate_limit, nothing done, nothing kept for the idempotency key
+    "idempotency_key_in_use",  # 409 idempotency_error: another request with the same key
+    # is still running at Stripe (it may yet make the transfer); nothing done, nothing kept
     "server_error",  # 500 api_error, nothing done; kept for the key, as Stripe keeps 500s
     "balance_insufficient",  # POST /v1/transfers only: 400 balance_insufficient, no transfer
     "account_restricted",  # POST /v1/transfers only: the destination becomes restricted

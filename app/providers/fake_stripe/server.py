@@ -205,6 +205,15 @@ class FakeStripe:
         key = request.headers.get("Idempotency-Key") if method == "POST" else None
         if key is not None and len(key) > 255:
             raise StripeError(400, "Idempotency keys are at most 255 characters long.")
+        if key is not None and self.faults.take("idempotency_key_in_use", method, path):
+            raise StripeError(
+                409,
+                "There is currently another in-progress request using this Idempotent Key "
+                "(that probably means you submitted twice, and the other request is still "
+                f"going through): {key}. Please try again later.",
+                type="idempotency_error",
+                code="idempotency_key_in_use",
+            )
         if key is not None and self.faults.take("prune_idempotency_keys", method, path):
             self._saved.pop((api_key, key), None)
         saved = self._saved.get((api_key, key)) if key is not None else None

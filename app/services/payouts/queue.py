@@ -57,7 +57,8 @@ def find_payouts(wanted: QueueFilter, limit: int = LISTED) -> list[QueueRow]:
         )
     if wanted.created_from:
         query = query.where(Payout.created_at >= _day_start(wanted.created_from))
-    if wanted.created_to:
+    # The last representable day has no next day: it bounds nothing.
+    if wanted.created_to and wanted.created_to < date.max:
         query = query.where(Payout.created_at < _day_start(wanted.created_to + timedelta(days=1)))
     rows = [
         QueueRow(payout, username)

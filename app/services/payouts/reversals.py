@@ -11,6 +11,7 @@ from sqlalchemy import func, or_, select
 
 from app.extensions import db
 from app.models import Commission, Payout
+from app.models.payouts import OPEN_STATUSES
 from app.providers import TransferReversalReport
 from app.services.money import ledger
 from app.services.ops import audit
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 class ReversalTooEarly(RuntimeError):
-    """A reversal of a payout not completed yet (its worker has not recorded the transfer):
+    """A reversal of a payout not final yet (its worker has not recorded the transfer):
     the event is retried later, and parked for a person if that never changes."""
 
 
@@ -70,8 +71,9 @@ def reverse_payout(
 def apply_transfer_reversal(report: TransferReversalReport) -> None:
     """Apply Stripe's ``transfer.reversed``: a full reversal reverses the payout the transfer
     paid (found by its reference, else by ``metadata.payout_id``); a partial one is logged
-    and audited for an admin, and changes nothing. A transfer we do not know is logged and
-    ignored. Raises ``ReversalTooEarly`` for a payout not completed yet. Flushes."""
+    and audited for an admin, and changes nothing. A transfer we do not know, or one naming a
+    payout paid by another transfer, is logged and ignored. Raises ``ReversalTooEarly`` for a
+    payout not final yet (on hold or awaiting approval too). Flushes."""
     conditions = [Payout.transaction_reference == report.transfer_id]
     if report.payout_id:
         conditions.append(Payout.id == report.payout_id)
@@ -81,7 +83,19 @@ def apply_transfer_reversal(report: TransferReversalReport) -> None:
     if payout is None:
         log.warning("Stripe reversal of unknown transfer %s ignored", report.transfer_id)
         return
-    if payout.status in ("pending", "processing"):
+    if payout.transaction_reference not in (None, report.transfer_id):
+        # Another transfer naming the payout (a duplicate, reversed to recover it): the
+        # payout's own transfer stands, so its money does not come back.
+        log.error(
+            "Stripe reversal of %s ignored: payout %s was paid by transfer %s",
+            report.transfer_id,
+            payout.id,
+            payout.transaction_reference,
+        )
+        return
+    if payout.status in OPEN_STATUSES:
+        # Its transfer may be adopted when it is sent (a payout held after an unclear
+        # attempt, say): the reversal must then still find it.
         raise ReversalTooEarly(f"payout {payout.id} is {payout.status}; retried later")
     if not report.is_full:
         log.warning(

@@ -72,6 +72,8 @@ class Attempt:
     payout_id: str
     idempotency_key: str
     params: dict
+    # The key was sent before without an answer: its request may still be running at Stripe.
+    resumed: bool = False
 
 
 @contextmanager
@@ -145,7 +147,7 @@ def prepare_attempt(payout_id: str, now: datetime | None = None) -> Attempt | Ou
         payout.first_attempted_at = payout.first_attempted_at or now
         payout.waiting_reason = None
         db.session.flush()
-    return Attempt(payout.id, f"payout-{payout.id}-{payout.attempts}", params)
+    return Attempt(payout.id, f"payout-{payout.id}-{payout.attempts}", params, resumed)
 
 
 def send_attempt(attempt: Attempt) -> dict | stripe.StripeError | StripeNotConfigured:
@@ -166,7 +168,8 @@ def record_answer(
     now: datetime | None = None,
 ) -> Outcome:
     """What Stripe answered, stored: the transfer completes the payout (its id the
-    reference); no answer leaves it ``processing`` for a resume with the same key; a 429, a
+    reference); no answer (or a 409: the key's request still runs; or a 429 to a resumed
+    key) leaves it ``processing`` for a resume with the same key; a 429, a
     5xx or a fault of our setup puts it back to ``pending`` (``retry``); a short platform
     balance too, without retrying soon (``waiting``: the sweeper tries again); a refused
     destination fails it with Stripe's reason, the reserve returned. Flushes."""
@@ -175,7 +178,15 @@ def record_answer(
     if isinstance(answer, dict):
         complete_payout(payout, answer["id"], now=now)
         return "completed"
-    if isinstance(answer, stripe.APIConnectionError):
+    # A 409: another request with this key is still running at Stripe (a call of ours that
+    # timed out); a 429 to a resumed key says nothing of its earlier request either. Like no
+    # answer, only this key may follow them: a new one could look for the transfer before
+    # that request made it, then make a second.
+    if (
+        isinstance(answer, stripe.APIConnectionError)
+        or _is_key_in_use(answer)
+        or (attempt.resumed and isinstance(answer, stripe.RateLimitError))
+    ):
         payout.waiting_reason = NO_ANSWER
         log.warning("Payout %s: no answer from Stripe (%s); resumed later", payout.id, answer)
         return "retry"
@@ -247,6 +258,11 @@ def _transfer_params(payout: Payout, account: PayoutAccount) -> dict | None:
         "metadata": {"payout_id": payout.id, "user_id": payout.user_id},
         "description": f"Payout {payout.id}",
     }
+
+
+def _is_key_in_use(error: Exception) -> bool:
+    """Stripe's 409 conflict (the SDK makes it an ``APIError``)."""
+    return isinstance(error, stripe.StripeError) and error.http_status == 409
 
 
 def _reason_of(error: Exception) -> str:
