@@ -78,14 +78,21 @@ def payouts_treasury():
 
 @bp.get("/payouts/<payout_id>")
 def payout(payout_id: str):
+    return _detail_page(payout_id)
+
+
+def _detail_page(payout_id: str, *, status: int = 200, messages: dict | None = None):
+    """The payout's page: its facts, actions, statement and history."""
     detail = payout_detail(payout_id)
     if detail is None:
         abort(404)
-    return render(
-        DETAIL,
-        DETAIL,
-        **_context(detail=detail, row=queue_row(payout_id), statement=statement(detail.payout)),
+    context = _context(
+        detail=detail,
+        row=queue_row(payout_id),
+        statement=statement(detail.payout),
+        messages=messages or {},
     )
+    return render(DETAIL, DETAIL, status=status, **context)
 
 
 def _approve(payout: Payout, form: PayoutActionForm) -> str:
@@ -157,8 +164,7 @@ def _answer(payout_id: str, message: str, *, ok: bool):
     if ok:
         flash(f"Payout {payout_id}: {message}", "success")
         return redirect_to(url_for("admin.payouts"))
-    context = _context(detail=payout_detail(payout_id), row=row, messages=messages)
-    return render(DETAIL, DETAIL, status=422, **context)
+    return _detail_page(payout_id, status=422, messages=messages)
 
 
 @bp.post("/payouts/approve")

@@ -121,7 +121,7 @@ def test_an_admin_cannot_approve_a_payout_they_requested_or_that_pays_them():
     db.session.execute(update(User).where(User.id == root.id).values(is_admin=True))
     make_sale(buyer, "2000.00", days_ago=40)
     own = make_payout(root, "100.00")
-    _refused(approvals.approve, own, root, match="You requested this payout")
+    _refused(approvals.approve, own, root, match="This payout pays you")
     # A retry is requested by the admin who made it: they may not approve it either.
     failed = make_payout(_earner(), "100.00")
     approvals.approve(failed, admin)
@@ -341,3 +341,39 @@ def test_the_treasury_notes_stripe_unconfigured_or_unreachable(app, fake_stripe)
     app.config.update(STRIPE_SECRET_KEY=fake_stripe.api_key, STRIPE_API_BASE="http://127.0.0.1:9")
     problem = treasury.stripe_balance("USD").problem
     assert problem == treasury.STRIPE_DOWN.format(problem="APIConnectionError")
+
+
+def test_an_admin_decides_nothing_on_a_payout_that_pays_them():
+    """Release, reject, settle or retry their own payout: each refused, nothing changed."""
+    _settings(payouts_need_approval=True)
+    admin_earner = _earner()
+    db.session.execute(update(User).where(User.id == admin_earner.id).values(is_admin=True))
+    db.session.commit()
+    other = _admins(1)[0]
+    payout = make_payout(admin_earner, "100.00", "lemon_squeezy")
+    approvals.hold(payout, other, "checking")
+    db.session.commit()
+    for call, args in (
+        (approvals.release, ()),
+        (approvals.reject, ("paid outside",)),
+    ):
+        _refused(call, payout, admin_earner, *args, match="pays you")
+    approvals.release(payout, other)
+    approvals.approve(payout, other)
+    db.session.commit()
+    _refused(settlement.mark_completed, payout, "LS-1", admin_earner, match="pays you")
+    _refused(approvals.reject, payout, admin_earner, "paid outside", match="pays you")
+    approvals.reject(payout, other, "no")
+    db.session.commit()
+    _refused(retries.retry_payout, payout, admin_earner, match="pays you")
+    assert balances(admin_earner.id).available == Decimal("200.00")
+
+
+def test_a_suspended_affiliates_payout_is_not_approved():
+    _settings(payouts_need_approval=True)
+    user = _earner()
+    payout = make_payout(user, "100.00")
+    db.session.execute(update(User).where(User.id == user.id).values(is_suspended=True))
+    db.session.commit()
+    _refused(approvals.approve, payout, _admins(1)[0], match="suspended")
+    assert db.session.get(Payout, payout.id).status == "awaiting_approval"

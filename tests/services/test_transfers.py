@@ -14,7 +14,7 @@ from app.extensions import db
 from app.jobs.payouts import send_payout_job
 from app.jobs.queueing import get_queue
 from app.jobs.webhooks import sweep
-from app.models import Commission, Payout, PayoutAccount
+from app.models import Commission, Payout, PayoutAccount, User
 from app.services.payouts.approvals import ActionRefused, reject
 from app.services.payouts.payouts import DuplicateReference, complete_payout, start_processing
 from app.services.payouts.transfers import (
@@ -248,3 +248,13 @@ def test_an_admin_rejects_a_retried_payout_once_stripe_confirms_no_transfer(fake
     reject(payout, admin, "changed our mind")
     db.session.commit()
     assert available(settled(fake_stripe, payout.id, "failed", transfers=0)) == Decimal("60.00")
+
+
+def test_a_payout_of_an_affiliate_suspended_since_the_request_is_held_not_sent(fake_stripe):
+    payout = stripe_payout(fake_stripe)
+    db.session.execute(update(User).where(User.id == payout.user_id).values(is_suspended=True))
+    db.session.commit()
+    assert send_payout_job(payout.id) == "waiting"
+    held = settled(fake_stripe, payout.id, "on_hold", transfers=0)
+    assert "suspended" in held.waiting_reason
+    assert fake_stripe.post_count(TRANSFERS) == 0

@@ -60,6 +60,13 @@ def _checked_reason(reason: str) -> str:
     return reason
 
 
+def refuse_own(payout: Payout, admin: User) -> None:
+    """An admin never decides on a payout that pays them (they could release a hold on it,
+    mark it paid, or fail one they were paid outside the app and be paid twice)."""
+    if admin.id == payout.user_id:
+        raise ActionRefused("This payout pays you: another admin decides on it.")
+
+
 def approval_count(payout_id: str) -> int:
     return db.session.scalar(select(func.count()).where(PayoutApproval.payout_id == payout_id))
 
@@ -78,13 +85,17 @@ def approve(payout: Payout, admin: User) -> bool:
 
     Refused (maker-checker) when the payout is not ``awaiting_approval``, when ``admin``
     requested it or is its payee, or approved it already (the unique index on
-    (payout, admin) is the last line). Audited (``payout.approved``). Flushes.
+    (payout, admin) is the last line); and while the affiliate is suspended. Audited
+    (``payout.approved``). Flushes.
     """
     payout = lock_payout(payout)
     if payout.status != "awaiting_approval":
         raise _status_refusal(payout, "awaiting approval")
-    if admin.id in (payout.requested_by, payout.user_id):
-        raise ActionRefused("You requested this payout (or it pays you): another admin approves.")
+    refuse_own(payout, admin)
+    if admin.id == payout.requested_by:
+        raise ActionRefused("You requested this payout: another admin approves.")
+    if db.session.get(User, payout.user_id).is_suspended:
+        raise ActionRefused("The affiliate is suspended: hold or reject this payout.")
     already = select(PayoutApproval.id).where(
         PayoutApproval.payout_id == payout.id, PayoutApproval.admin_id == admin.id
     )
@@ -132,6 +143,7 @@ def release(payout: Payout, admin: User) -> str:
     else ``pending`` (and the Stripe send). Returns the new status. Audited
     (``payout.released``). Flushes."""
     payout = lock_payout(payout)
+    refuse_own(payout, admin)
     if payout.status != "on_hold":
         raise _status_refusal(payout, "on hold")
     if approval_count(payout.id) < payout.approvals_required:
@@ -163,6 +175,7 @@ def reject(payout: Payout, admin: User, reason: str, *, now: datetime | None = N
         # them.
         lock_user_ledger(payout.user_id)
         payout = lock_payout(payout)
+        refuse_own(payout, admin)
         if payout.status not in REJECTABLE:
             raise _status_refusal(payout, "waiting")
         _refuse_if_transferred(payout)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import AuditEntry, Payout, User
 from app.services.ops import audit
-from app.services.payouts.approvals import ActionRefused
+from app.services.payouts.approvals import ActionRefused, refuse_own
 from app.services.payouts.payouts import PayoutRefused, lock_user_ledger, request_payout
 
 
@@ -18,6 +18,7 @@ def retry_payout(failed: Payout, admin: User) -> Payout:
     payout, approval: its refusal is the admin's ``ActionRefused``). Once per failed payout:
     a second retry (a double submit) is refused. Under the user's ledger lock; audited
     (``payout.retried`` on the failed payout, naming the new one). Flushes."""
+    refuse_own(failed, admin)
     if failed.payment_method != "stripe" or failed.status != "failed":
         raise ActionRefused("Only a failed Stripe payout can be retried.")
     lock_user_ledger(failed.user_id)

@@ -14,7 +14,7 @@ from app.extensions import db
 from app.models import Payout, User
 from app.money import quantize
 from app.services.ops import audit
-from app.services.payouts.approvals import ActionRefused, lock_payout
+from app.services.payouts.approvals import ActionRefused, lock_payout, refuse_own
 from app.services.payouts.payout_accounts import LEMON_SQUEEZY, payee_details
 from app.services.payouts.payouts import (
     DuplicateReference,
@@ -53,6 +53,7 @@ def mark_completed(
         raise ActionRefused(f"A reference has at most {MAX_REFERENCE_LENGTH} characters.")
     lock_user_ledger(payout.user_id)
     payout = lock_payout(payout)
+    refuse_own(payout, admin)
     if payout.payment_method != LEMON_SQUEEZY:
         raise ActionRefused("Only Lemon Squeezy payouts are settled by hand.")
     if payout.status != "pending":

@@ -31,10 +31,16 @@ import stripe
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Payout, PayoutAccount
+from app.models import Payout, PayoutAccount, User
 from app.providers.stripe import minor_exponent
 from app.providers.stripe_api import StripeNotConfigured, stripe_client
-from app.services.payouts.payouts import complete_payout, fail_payout, start_processing
+from app.services.ops import audit
+from app.services.payouts.payouts import (
+    complete_payout,
+    fail_payout,
+    lock_user_ledger,
+    start_processing,
+)
 from app.services.payouts.stripe_accounts import (
     StripeUnavailable,
     refresh_stripe_account,
@@ -52,6 +58,7 @@ BALANCE_INSUFFICIENT = "balance_insufficient"  # the platform's Stripe balance i
 RATE_LIMITED = "rate_limited"  # 429
 STRIPE_ERROR = "stripe_error"  # 5xx, or a refusal of ours to fix (keys, configuration)
 NO_ANSWER = "stripe_no_answer"  # timeout or network error: retried with the same key
+SUSPENDED = "the affiliate was suspended after the request"
 # Stripe refusing the destination: the payout fails and its reserve comes back.
 _ACCOUNT_REFUSALS = frozenset(
     {"account_invalid", "insufficient_capabilities_for_transfer", "account_closed"}
@@ -127,11 +134,16 @@ def prepare_attempt(payout_id: str, now: datetime | None = None) -> Attempt | Ou
         except (stripe.StripeError, StripeNotConfigured) as error:
             return _wait(payout, _reason_of(error), error)
         if existing is not None:
+            # The ledger lock before the row lock, in the order completion takes them.
+            lock_user_ledger(payout.user_id)
             if not resumed:
                 start_processing(payout)
             complete_payout(payout, existing["id"], now=now)
             log.info("Payout %s adopted its transfer %s", payout.id, existing["id"])
             return "completed"
+    if not resumed and db.session.get(User, payout.user_id).is_suspended:
+        _hold_for_suspension(payout)
+        return "waiting"
     if not resumed:
         # Readiness is re-checked with Stripe before every transfer (not for a resumed one:
         # its transfer may exist already, and a replay needs no readiness).
@@ -283,6 +295,16 @@ def _wait(payout: Payout, reason: str, error: Exception) -> Outcome:
     payout.waiting_reason = reason
     db.session.flush()
     return "waiting" if reason == BALANCE_INSUFFICIENT else "retry"
+
+
+def _hold_for_suspension(payout: Payout) -> None:
+    """A payout of an affiliate suspended since the request is not sent: ``on_hold`` for an
+    admin to release or reject. Audited (``payout.held``, by no one: the worker)."""
+    db.session.refresh(payout, with_for_update=True)
+    payout.transition_to("on_hold")
+    payout.waiting_reason = f"On hold: {SUSPENDED}"
+    audit.record("payout.held", subject_type="payout", subject_id=payout.id, reason=SUSPENDED)
+    db.session.flush()
 
 
 def _store_readiness(payout: Payout) -> None:
