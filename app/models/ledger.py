@@ -65,8 +65,15 @@ class LedgerEntry(Base):
         ),
         Index("ix_ledger_entries_user_id_available_at", user_id, available_at),
         Index("ix_ledger_entries_commission_id", commission_id),
-        # Payout statements: a payout's reservation, and the clawbacks between two of them.
-        Index("ix_ledger_entries_payout_id", payout_id),
+        # A payout's reservation, failure and reversal, each at most once; statements find a
+        # payout's reservation by it (and the clawbacks between two reservations below).
+        Index(
+            "uq_ledger_entries_payout_id_kind",
+            payout_id,
+            kind,
+            unique=True,
+            postgresql_where=text("payout_id IS NOT NULL"),
+        ),
         Index(
             "ix_ledger_entries_user_id_clawbacks",
             user_id,

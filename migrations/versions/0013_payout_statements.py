@@ -1,4 +1,4 @@
-"""payout statements: a payout's ledger entries and a user's clawbacks by index
+"""payout statements: a payout's ledger entries (each kind once) and a user's clawbacks by index
 
 Revision ID: 0013
 Revises: 0012
@@ -16,9 +16,17 @@ depends_on = None
 
 
 def upgrade():
-    # A statement finds its payout's reservation, and the clawbacks of its user between two
-    # reservations, without reading the user's whole ledger.
-    op.create_index("ix_ledger_entries_payout_id", "ledger_entries", ["payout_id"])
+    # A payout reserves its amount once and gets it back at most once (failure or
+    # reversal): one entry of each kind per payout. The index also lets a statement find its
+    # payout's reservation, and the clawbacks of its user between two reservations, without
+    # reading the user's whole ledger.
+    op.create_index(
+        "uq_ledger_entries_payout_id_kind",
+        "ledger_entries",
+        ["payout_id", "kind"],
+        unique=True,
+        postgresql_where=sa.text("payout_id IS NOT NULL"),
+    )
     op.create_index(
         "ix_ledger_entries_user_id_clawbacks",
         "ledger_entries",
@@ -29,4 +37,4 @@ def upgrade():
 
 def downgrade():
     op.drop_index("ix_ledger_entries_user_id_clawbacks", table_name="ledger_entries")
-    op.drop_index("ix_ledger_entries_payout_id", table_name="ledger_entries")
+    op.drop_index("uq_ledger_entries_payout_id_kind", table_name="ledger_entries")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from app.extensions import db
-from app.models import User
-from tests.factories import make_chain, make_sale, make_user
+from app.models import LedgerEntry, PayoutApproval, User
+from tests.factories import make_chain, make_payout, make_sale, make_user
 
 
 def _insert_fails(sql: str, constraint: str, **params: object) -> None:
@@ -362,3 +365,36 @@ def test_one_payout_account_per_user_and_provider():
     _insert_fails(
         insert, "uq_payout_accounts_user_provider", id="pa-2", user=user.id, account="acct_2"
     )
+
+
+def test_a_payout_has_each_kind_of_ledger_entry_once():
+    earner, buyer = make_chain(2)
+    make_sale(buyer, "1000.00", days_ago=40)
+    payout = make_payout(earner, "60.00")
+    second = LedgerEntry(
+        user_id=earner.id,
+        kind="payout",
+        amount=Decimal("-60.00"),
+        available_at=datetime.now(UTC),
+        payout_id=payout.id,
+    )
+    db.session.add(second)
+    with pytest.raises(IntegrityError, match="uq_ledger_entries_payout_id_kind"):
+        db.session.flush()
+    db.session.rollback()
+
+
+def test_payout_approvals_are_append_only():
+    earner, buyer = make_chain(2)
+    make_sale(buyer, "1000.00", days_ago=40)
+    payout = make_payout(earner, "60.00")
+    admin = make_user(is_admin=True)
+    db.session.add(PayoutApproval(payout_id=payout.id, admin_id=admin.id))
+    db.session.commit()
+    for statement in (
+        "UPDATE payout_approvals SET admin_id = admin_id",
+        "DELETE FROM payout_approvals",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"):
+            db.session.execute(text(statement))
+        db.session.rollback()
