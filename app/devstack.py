@@ -1,8 +1,9 @@
 """``bin/run``: the whole app on one machine — services, migrations, seed, demo, web and worker.
 
 Uses ``DATABASE_URL`` / ``REDIS_URL`` when set; otherwise starts embedded PostgreSQL and Redis
-with their data under ``var/``. Runs gunicorn and one RQ worker (with the scheduler) until
-Ctrl-C, and stops everything if either of them dies.
+with their data under ``var/``. Runs gunicorn, one RQ worker (with RQ's retry scheduler) and
+RQ's cron scheduler (``scheduler.py``: scheduled payouts) until Ctrl-C, and stops everything
+if any of them dies.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             cwd=ROOT,
         ),
         subprocess.Popen([sys.executable, "worker.py", "--with-scheduler"], env=env, cwd=ROOT),
+        subprocess.Popen([sys.executable, "scheduler.py"], env=env, cwd=ROOT),
     ]
     print(f"\n  Referral program running at http://{bind}/  (Ctrl-C to stop)\n", flush=True)
 
