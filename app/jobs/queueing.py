@@ -22,7 +22,7 @@ _PENDING_KEY = "rq_after_commit"
 # Jobs that touch money retry from seconds to half an hour; after the last retry they rest in
 # RQ's failed registry with their traceback (and sweepers find the work they left undone).
 RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
-# Jobs enqueued in one Redis pipeline (one round trip) by enqueue_many_after_commit.
+# Jobs enqueued in one Redis pipeline (one round trip) by enqueue_many.
 ENQUEUE_CHUNK = 1000
 
 
@@ -32,8 +32,6 @@ class _PendingJob:
     args: tuple
     queue: str
     options: dict = field(default_factory=dict)
-    # Set for enqueue_many_after_commit: the arguments of each job (``args`` is unused).
-    many: list[tuple] | None = None
 
 
 def get_redis() -> Redis:
@@ -48,40 +46,28 @@ def enqueue_after_commit(
     func: Callable[..., Any], *args: Any, queue: str = "default", **options: Any
 ) -> None:
     """Enqueue ``func(*args)`` once the current session commits; dropped if it rolls back."""
-    _hold(_PendingJob(func, args, queue, options))
-
-
-def _hold(job: _PendingJob) -> None:
     session = db.session()
     if not session.in_transaction():
         session.begin()  # so that a rollback before any SQL still discards the job
-    session.info.setdefault(_PENDING_KEY, []).append(job)
+    session.info.setdefault(_PENDING_KEY, []).append(_PendingJob(func, args, queue, options))
 
 
-def enqueue_many_after_commit(
+def enqueue_many(
     func: Callable[..., Any], args_list: list[tuple], *, queue: str = "default", **options: Any
 ) -> None:
-    """Enqueue ``func(*args)`` for each ``args`` of ``args_list`` once the current session
-    commits, ``ENQUEUE_CHUNK`` jobs per Redis round trip; dropped if it rolls back."""
-    if args_list:
-        _hold(_PendingJob(func, (), queue, options, many=list(args_list)))
-
-
-def _enqueue(job: _PendingJob) -> None:
-    queue = get_queue(job.queue)
-    if job.many is None:
-        queue.enqueue(job.func, *job.args, **job.options)
-        return
-    for start in range(0, len(job.many), ENQUEUE_CHUNK):
-        chunk = job.many[start : start + ENQUEUE_CHUNK]
-        queue.enqueue_many([Queue.prepare_data(job.func, args, **job.options) for args in chunk])
+    """Enqueue ``func(*args)`` for each ``args`` of ``args_list`` now (no transaction to wait
+    for: callers are jobs), ``ENQUEUE_CHUNK`` jobs per Redis round trip."""
+    target = get_queue(queue)
+    for start in range(0, len(args_list), ENQUEUE_CHUNK):
+        chunk = args_list[start : start + ENQUEUE_CHUNK]
+        target.enqueue_many([Queue.prepare_data(func, args, **options) for args in chunk])
 
 
 def _after_commit(session: Session) -> None:
     pending: list[_PendingJob] = session.info.pop(_PENDING_KEY, [])
     for job in pending:
         try:
-            _enqueue(job)
+            get_queue(job.queue).enqueue(job.func, *job.args, **job.options)
         except Exception:
             # The committed rows stay the source of truth; a sweeper re-enqueues what was missed.
             current_app.logger.exception("Could not enqueue %s after commit", job.func.__name__)

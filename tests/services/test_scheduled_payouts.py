@@ -13,7 +13,7 @@ from rq.cron import CronScheduler
 from sqlalchemy import func, select, update
 
 from app.extensions import db
-from app.jobs.payouts import send_payout_job
+from app.jobs.payouts import enqueue_sends_job, send_payout_job
 from app.jobs.queueing import get_queue, get_redis
 from app.jobs.scheduled_payouts import register, run_scheduled_payouts_job
 from app.jobs.worker import build_worker
@@ -207,15 +207,28 @@ def test_nothing_is_paid_at_zero_even_without_a_minimum():
     assert _run() == 0
 
 
-def test_a_scheduled_payout_is_sent_once_its_transaction_commits():
+def test_a_scheduled_payout_is_sent_once_its_transaction_commits(app):
     stripe = _earner()
-    _earner(method="lemon_squeezy")
+    _earner(method="lemon_squeezy")  # settled by an admin
     assert run_scheduled_payouts().created == 2
     assert get_queue().count == 0
     db.session.commit()
     stripe_payout = db.session.scalar(select(Payout.id).where(Payout.user_id == stripe.id))
-    (job,) = get_queue().get_jobs()  # Lemon Squeezy payouts are settled by an admin
-    assert (job.func, job.args, job.retries_left) == (send_payout_job, (stripe_payout,), 5)
+    (batch,) = get_queue().get_jobs()  # one job enqueues the batch's sends
+    assert (batch.func, batch.args) == (enqueue_sends_job, ([stripe_payout],))
+    _work_one(app)
+    (send,) = get_queue().get_jobs()
+    assert (send.func, send.args, send.retries_left) == (send_payout_job, (stripe_payout,), 5)
+
+
+def _work_one(app) -> None:
+    """Run the next queued job in an in-process worker."""
+    app.config["RQ_WORKER_CLASS"] = "simple"
+    try:
+        build_worker(app, ["default"]).work(burst=True, max_jobs=1)
+    finally:
+        app.config["RQ_WORKER_CLASS"] = "fork"
+    db.session.rollback()
 
 
 def test_a_rolled_back_run_sends_nothing():
@@ -248,7 +261,7 @@ def test_the_job_fired_twice_pays_once_per_period():
     users = [_earner() for _ in range(3)]
     assert run_scheduled_payouts_job() == 3
     assert run_scheduled_payouts_job() == 0
-    assert len(_payouts()) == 3 and get_queue().count == 3
+    assert len(_payouts()) == 3 and get_queue().count == 1  # one job enqueues the sends
     # Finished payouts free the users, yet the period's key stops a second one: more money
     # earned this period waits for the next.
     for user in users:
@@ -281,12 +294,7 @@ def test_the_scheduler_registration_enqueues_the_run_and_a_worker_makes_the_payo
     assert (cron_job.func, cron_job.interval) == (run_scheduled_payouts_job, 3600)
     assert [j.func for j in scheduler.enqueue_jobs()] == [run_scheduled_payouts_job]
     assert scheduler.enqueue_jobs() == []  # not again within the hour
-    app.config["RQ_WORKER_CLASS"] = "simple"
-    try:
-        build_worker(app, ["default"]).work(burst=True, max_jobs=1)
-    finally:
-        app.config["RQ_WORKER_CLASS"] = "fork"
-    db.session.rollback()
+    _work_one(app)
     assert len(_payouts()) == 1
 
 

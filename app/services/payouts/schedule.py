@@ -66,8 +66,11 @@ _PAYABLE = f"""
               AND s.disputed_amount > 0 AND s.dispute_closed_at IS NULL
         ) disputed
         WHERE {{users}} AND NOT u.is_suspended
+          -- Two probes of the two unique indexes (an OR of both would scan payouts).
           AND NOT EXISTS (SELECT 1 FROM payouts p WHERE p.user_id = u.id
-                          AND (p.period = :period OR p.status IN ({sql_in(OPEN_STATUSES)})))
+                                                    AND p.period = :period)
+          AND NOT EXISTS (SELECT 1 FROM payouts p WHERE p.user_id = u.id
+                                                    AND p.status IN ({sql_in(OPEN_STATUSES)}))
     ),
     eligible AS (
         SELECT payable.*, st.* FROM payable, st
