@@ -3,7 +3,11 @@ concurrency (real threads, each its own app context and session), approval, send
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -31,6 +35,7 @@ from app.services.payouts.payouts import (
 from app.services.payouts.schedule import next_run, period_key, run_scheduled_payouts
 from tests.factories import make_chain, make_payout, make_payout_account, make_sale, make_user
 from tests.ledger_checks import assert_ledger_invariant
+from tests.services_under_test import ROOT
 
 # 22:30 there is already the next day in UTC.
 UTC_MINUS_2 = timezone(-timedelta(hours=2))
@@ -387,3 +392,20 @@ def test_a_run_waits_for_a_payout_being_made_and_pays_only_what_is_left(app):
     amounts = sorted(db.session.scalars(select(Payout.amount)))
     assert amounts == [Decimal("40.00"), Decimal("60.00")]
     assert balances(user.id).available == 0
+
+
+def test_the_scheduler_process_enqueues_the_run_when_it_starts(app):
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": app.config["REDIS_URL"],
+    }
+    scheduler = subprocess.Popen([sys.executable, "scheduler.py"], cwd=ROOT, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while get_queue().count == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        scheduler.terminate()
+        assert scheduler.wait(timeout=30) == 0
+    assert [job.func for job in get_queue().get_jobs()] == [run_scheduled_payouts_job]
