@@ -3,8 +3,8 @@
 Uses ``DATABASE_URL`` / ``REDIS_URL`` when set; otherwise starts embedded PostgreSQL and Redis
 with their data under ``var/``. Without ``STRIPE_SECRET_KEY`` it starts the fake Stripe on
 loopback (test mode, labelled on every signed-in page), so onboarding and payouts work end to
-end. Runs gunicorn and one RQ worker (with the scheduler) until Ctrl-C, and stops everything
-if one of them dies.
+end. Runs gunicorn, one RQ worker (with RQ's retry scheduler) and RQ's cron scheduler
+(``scheduler.py``: scheduled payouts) until Ctrl-C, and stops everything if any of them dies.
 """
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             cwd=ROOT,
         ),
         subprocess.Popen([sys.executable, "worker.py", "--with-scheduler"], env=env, cwd=ROOT),
+        subprocess.Popen([sys.executable, "scheduler.py"], env=env, cwd=ROOT),
     ]
     print(f"\n  Referral program running at http://{bind}/  (Ctrl-C to stop)\n", flush=True)
 

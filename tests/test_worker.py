@@ -9,7 +9,8 @@ import sys
 from rq.job import Job
 
 from app.extensions import db
-from app.jobs.queueing import enqueue_after_commit, get_queue, get_redis
+from app.jobs import queueing
+from app.jobs.queueing import enqueue_after_commit, enqueue_many, get_queue, get_redis
 from app.jobs.system import ping
 from app.jobs.worker import build_worker
 from tests.services_under_test import ROOT
@@ -55,3 +56,11 @@ def test_rolled_back_transaction_enqueues_nothing():
     db.session.rollback()
     db.session.commit()
     assert queue.count == 0
+
+
+def test_many_jobs_are_enqueued_in_pipelined_chunks(monkeypatch):
+    monkeypatch.setattr(queueing, "ENQUEUE_CHUNK", 3)
+    enqueue_many(ping, [(f"t{n}",) for n in range(7)], retry=queueing.RETRY)
+    jobs = get_queue().get_jobs()
+    assert [job.args for job in jobs] == [(f"t{n}",) for n in range(7)]
+    assert {job.retries_left for job in jobs} == {5}

@@ -22,6 +22,8 @@ _PENDING_KEY = "rq_after_commit"
 # Jobs that touch money retry from seconds to half an hour; after the last retry they rest in
 # RQ's failed registry with their traceback (and sweepers find the work they left undone).
 RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
+# Jobs enqueued in one Redis pipeline (one round trip) by enqueue_many.
+ENQUEUE_CHUNK = 1000
 
 
 @dataclass
@@ -48,6 +50,17 @@ def enqueue_after_commit(
     if not session.in_transaction():
         session.begin()  # so that a rollback before any SQL still discards the job
     session.info.setdefault(_PENDING_KEY, []).append(_PendingJob(func, args, queue, options))
+
+
+def enqueue_many(
+    func: Callable[..., Any], args_list: list[tuple], *, queue: str = "default", **options: Any
+) -> None:
+    """Enqueue ``func(*args)`` for each ``args`` of ``args_list`` now (no transaction to wait
+    for: callers are jobs), ``ENQUEUE_CHUNK`` jobs per Redis round trip."""
+    target = get_queue(queue)
+    for start in range(0, len(args_list), ENQUEUE_CHUNK):
+        chunk = args_list[start : start + ENQUEUE_CHUNK]
+        target.enqueue_many([Queue.prepare_data(func, args, **options) for args in chunk])
 
 
 def _after_commit(session: Session) -> None:

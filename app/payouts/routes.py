@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 from flask import flash, redirect, session, url_for
 from flask_login import current_user, login_required
 
@@ -24,6 +26,7 @@ from app.services.payouts.payouts import (
     ready_methods,
     request_payout,
 )
+from app.services.payouts.schedule import next_run
 from app.services.payouts.stripe_accounts import (
     StripeUnavailable,
     onboarding_link,
@@ -73,6 +76,7 @@ def _context(**forms: object) -> dict[str, object]:
         "payouts": history(current_user.id),
         "method_names": METHOD_NAMES,
         "request_form": _request_form(formdata=None),
+        "next_scheduled": next_run(datetime.now(UTC)),
         **forms,
     }
 
