@@ -111,8 +111,8 @@ def _vacuum(app) -> None:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
 
 
-def _count(sql: str) -> int:
-    return db.session.scalar(text(sql))
+def _count(sql: str, **params: object) -> int:
+    return db.session.scalar(text(sql), params)
 
 
 def scheduled_run(app, n: int) -> None:
@@ -197,6 +197,17 @@ def transfers(app, env: dict[str, str], count: int, seconds: float) -> None:
                     text("UPDATE payout_accounts SET stripe_account_id = :s WHERE id = :id"),
                     {"s": opened["id"], "id": account_id},
                 )
+            # Only these are sent: the others' accounts exist nowhere at the fake, and the
+            # workers' sweep would try them all (scratch database: set aside without triggers).
+            db.session.execute(text("SET LOCAL session_replication_role = replica"))
+            db.session.execute(
+                text(
+                    "UPDATE payouts SET status = 'failed', failed_at = now(), "
+                    "failure_reason = 'bench: not sent', waiting_reason = NULL "
+                    "WHERE status IN ('pending', 'processing') AND NOT id = ANY(:ids)"
+                ),
+                {"ids": [payout_id for payout_id, _ in payouts]},
+            )
             get_queue().empty()
             request_sends([payout_id for payout_id, _ in payouts])
             db.session.commit()
@@ -207,7 +218,9 @@ def transfers(app, env: dict[str, str], count: int, seconds: float) -> None:
         with app.app_context():
             while time.perf_counter() < deadline:
                 done = _count(
-                    "SELECT count(*) FROM payouts WHERE status NOT IN ('pending', 'processing')"
+                    "SELECT count(*) FROM payouts WHERE id = ANY(:ids) "
+                    "AND status NOT IN ('pending', 'processing')",
+                    ids=[payout_id for payout_id, _ in payouts],
                 )
                 db.session.commit()
                 if done >= count or (get_queue().count == 0 and done == 0 and _stalled()):

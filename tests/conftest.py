@@ -17,6 +17,7 @@ from app.jobs.queueing import get_redis
 from app.services.program.program import seed_program_defaults
 from tests.factories import PASSWORD
 from tests.fake_stripe import fake_stripe  # noqa: F401 - a fixture for every test
+from tests.ledger_checks import assert_ledger_invariant
 from tests.services_under_test import recreate_database, redis_url_for_tests, server_urls
 from tests.signing import LEMON_SECRET, STRIPE_CONNECT_SECRET, STRIPE_SECRET
 
@@ -111,6 +112,14 @@ def ctx(app):
         limiter.reset()  # its storage is bound by the last create_app, wherever that points
         yield
         db.session.remove()
+
+
+@pytest.fixture
+def ledger_holds():
+    """After the test, the ledger invariant holds (README, "The ledger")."""
+    yield
+    db.session.rollback()
+    assert_ledger_invariant()
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from unittest import mock
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.extensions import db
-from app.models import Payout, PayoutAccount, User
+from app.models import Payout, PayoutAccount, ReferralProgramSettings, User
 from app.services.accounts.accounts import create_user
 from app.services.accounts.passwords import hash_password
 from app.services.money.commissions import settle_sales
@@ -127,3 +127,9 @@ def make_payout(
         complete_payout(payout, f"tr_{payout.id}", now=now)
     db.session.commit()
     return payout
+
+
+def set_program(**values: object) -> None:
+    """Change program settings (the one settings row), committed."""
+    db.session.execute(update(ReferralProgramSettings).values(**values))
+    db.session.commit()

@@ -14,7 +14,6 @@ from app.models import (
     MLMTier,
     Referral,
     ReferralFlag,
-    ReferralProgramSettings,
     Sale,
     User,
 )
@@ -23,7 +22,7 @@ from app.services.money.fraud import FlagAlreadyResolved, resolve_flag
 from app.services.money.ledger import balances
 from app.services.money.sales import record_dispute, record_refund
 from app.services.network.referrals import backfill_referral_tiers
-from tests.factories import make_chain, make_payout, make_sale, make_user
+from tests.factories import make_chain, make_payout, make_sale, make_user, set_program
 from tests.ledger_checks import assert_ledger_invariant
 
 
@@ -40,11 +39,6 @@ def _by_tier(sale_id: str) -> dict[int, Decimal]:
         select(Commission.tier, Commission.amount).where(Commission.sale_id == sale_id)
     )
     return {tier: amount for tier, amount in rows}
-
-
-def _settings(**values: object) -> None:
-    db.session.execute(update(ReferralProgramSettings).values(**values))
-    db.session.commit()
 
 
 def _refund(sale_id: str, refunded: str) -> None:
@@ -70,7 +64,7 @@ def test_mlm_pays_each_tier_its_rate_and_completes_the_referrals():
 
 
 def test_mlm_off_pays_only_the_direct_referrer_at_the_default_rate():
-    _settings(is_mlm_enabled=False, default_commission_rate=Decimal("0.2"))
+    set_program(is_mlm_enabled=False, default_commission_rate=Decimal("0.2"))
     _, b, buyer = make_chain(3)
     sale_id = make_sale(buyer, "50.00")
     assert _by_tier(sale_id) == {1: Decimal("10.00")}
@@ -79,7 +73,7 @@ def test_mlm_off_pays_only_the_direct_referrer_at_the_default_rate():
 
 def test_a_tier_without_an_active_rate_earns_nothing_except_tier_one():
     db.session.execute(update(MLMTier).where(MLMTier.level.in_((1, 2))).values(is_active=False))
-    _settings(default_commission_rate=Decimal("0.15"))
+    set_program(default_commission_rate=Decimal("0.15"))
     _, _, _, buyer = make_chain(4)
     sale_id = make_sale(buyer, "100.00")
     assert _by_tier(sale_id) == {1: Decimal("15.00"), 3: Decimal("2.50")}
@@ -97,9 +91,9 @@ def test_later_rate_changes_leave_accrued_commissions_alone():
 
 def test_max_tier_lowered_and_raised_applies_to_new_sales_only():
     *_, buyer = make_chain(5)
-    _settings(max_tier_level=2)
+    set_program(max_tier_level=2)
     lowered = make_sale(buyer)
-    _settings(max_tier_level=4)
+    set_program(max_tier_level=4)
     backfill_referral_tiers()  # what raising the max tier enqueues
     db.session.add(MLMTier(level=4, commission_rate=Decimal("0.01")))
     db.session.commit()
@@ -142,7 +136,7 @@ def test_unattributed_and_foreign_currency_sales_accrue_nothing():
 
 
 def test_recurring_payments_earn_up_to_the_limit():
-    _settings(max_recurring_payments=2)
+    set_program(max_recurring_payments=2)
     _, buyer = make_chain(2)
     sales = [make_sale(buyer, days_ago=10 - n, subscription_id="sub_1") for n in range(3)]
     assert [len(_by_tier(s)) for s in sales] == [1, 1, 0]

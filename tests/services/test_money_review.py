@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Commission, ReferralFlag, ReferralProgramSettings, Sale, WebhookEvent
+from app.models import Commission, ReferralFlag, Sale, WebhookEvent
 from app.services.money.commissions import adjust_for_refunds, serialize_accruals, settle_sales
 from app.services.money.sales import (
     SaleReport,
@@ -22,14 +22,9 @@ from app.services.money.sales import (
 )
 from app.services.money.webhooks import process_events
 from app.services.payouts.payouts import PayoutRefused, fail_payout, request_payout
-from tests.factories import make_chain, make_payout, make_payout_account, make_sale
+from tests.factories import make_chain, make_payout, make_payout_account, make_sale, set_program
 from tests.ledger_checks import assert_ledger_invariant
 from tests.signing import run_jobs, stripe_checkout, stripe_event, stripe_headers
-
-
-def _settings(**values) -> None:
-    db.session.execute(update(ReferralProgramSettings).values(**values))
-    db.session.commit()
 
 
 def _stripe(client, kind: str, obj: dict) -> None:
@@ -45,7 +40,7 @@ def _stripe(client, kind: str, obj: dict) -> None:
     [("ISK", 100000, Decimal("1000")), ("MGA", 5000, Decimal("5000"))],
 )
 def test_stripe_amounts_use_stripes_units(app, client, currency, stripe_amount, expected):
-    _settings(currency=currency)
+    set_program(currency=currency)
     _, buyer = make_chain(2)
     checkout = stripe_checkout(buyer.id, stripe_amount, "pi_cur", currency=currency.lower())
     _stripe(client, "checkout.session.completed", checkout)
@@ -68,7 +63,7 @@ def test_a_checkout_paid_asynchronously_is_a_sale(app, client):
 # 3. Sales over max_recurring_payments are never marked accrued: the sweeper re-settles them
 #    every minute forever, and (ORDER BY updated_at LIMIT 1000) they crowd out lost sales.
 def test_sales_over_the_recurring_limit_are_not_swept_forever():
-    _settings(max_recurring_payments=1)
+    set_program(max_recurring_payments=1)
     _, buyer = make_chain(2)
     for n, days_ago in ((1, 2), (2, 1)):
         make_sale(buyer, provider="stripe", external_id=f"in_{n}", subscription_id="sub_1",
@@ -80,7 +75,7 @@ def test_sales_over_the_recurring_limit_are_not_swept_forever():
 # 3b. ... and such a sale, though it earns nobody anything, raises a self-purchase flag that
 #     holds every later commission of the buyer.
 def test_a_sale_over_the_recurring_limit_raises_no_self_purchase_flag():
-    _settings(max_recurring_payments=1)
+    set_program(max_recurring_payments=1)
     root, buyer = make_chain(2)
     make_sale(buyer, provider="stripe", external_id="in_a", subscription_id="sub_2", days_ago=2)
     sale_id = record_sale(
@@ -95,7 +90,7 @@ def test_a_sale_over_the_recurring_limit_raises_no_self_purchase_flag():
 # 4. MLM off: only tier 1 earns; a payment with the tier-2 upline's email holds tier 1's
 #    commission although that upline earns nothing from it.
 def test_self_purchase_by_an_upline_who_earns_nothing_holds_nothing():
-    _settings(is_mlm_enabled=False)
+    set_program(is_mlm_enabled=False)
     root, middle, buyer = make_chain(3)
     sale_id = record_sale(
         SaleReport("stripe", "pi_gp", Decimal("100"), "USD", datetime.now(UTC),
@@ -112,7 +107,7 @@ def test_self_purchase_by_an_upline_who_earns_nothing_holds_nothing():
 #    but the commission stays "pending" forever: payouts skip sales with disputed_amount > 0,
 #    which a lost dispute keeps for good.
 def test_a_partly_lost_dispute_commission_is_marked_paid_when_its_money_is_paid():
-    _settings(min_payout_amount=0)
+    set_program(min_payout_amount=0)
     root, buyer = make_chain(2)
     sale_id = make_sale(buyer, "100.00", provider="stripe", external_id="pi_pl", days_ago=40)
     record_dispute("stripe", "pi_pl", Decimal("50.00"), is_closed=True)
@@ -126,7 +121,7 @@ def test_a_partly_lost_dispute_commission_is_marked_paid_when_its_money_is_paid(
 
 # 5b. README: "Commissions of a sale under dispute are not paid out until the dispute closes."
 def test_commissions_under_an_open_dispute_are_not_paid_out():
-    _settings(min_payout_amount=0)
+    set_program(min_payout_amount=0)
     root, buyer = make_chain(2)
     sale_id = make_sale(buyer, "100.00", provider="stripe", external_id="pi_od", days_ago=40)
     record_dispute("stripe", "pi_od", Decimal("50.00"))
@@ -140,7 +135,7 @@ def test_commissions_under_an_open_dispute_are_not_paid_out():
 # 6. A payout that fails after its commission's sale was fully refunded leaves the commission
 #    "pending" at 0.00 instead of cancelled.
 def test_a_failed_payout_of_a_fully_refunded_sale_leaves_it_cancelled():
-    _settings(min_payout_amount=0)
+    set_program(min_payout_amount=0)
     root, buyer = make_chain(2)
     sale_id = make_sale(buyer, "100.00", provider="stripe", external_id="pi_fr", days_ago=40)
     payout = make_payout(root)

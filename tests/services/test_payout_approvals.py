@@ -14,28 +14,17 @@ from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.jobs.queueing import get_queue
-from app.models import AuditEntry, Commission, Payout, PayoutApproval, ReferralProgramSettings, User
+from app.models import AuditEntry, Commission, Payout, PayoutApproval, User
 from app.services.money.ledger import balances
 from app.services.payouts import approvals, retries, settlement, treasury
 from app.services.payouts.approvals import ActionRefused
 from app.services.payouts.payout_accounts import save_payee_details
 from app.services.payouts.payouts import DuplicateReference, fail_payout, start_processing
-from tests.factories import make_chain, make_payout, make_sale, make_user
-from tests.ledger_checks import assert_ledger_invariant
+from tests.factories import make_chain, make_payout, make_sale, make_user, set_program
+
+pytestmark = pytest.mark.usefixtures("ledger_holds")
 
 SEND = "app.jobs.payouts.send_payout_job"
-
-
-@pytest.fixture(autouse=True)
-def _ledger_holds():
-    yield
-    db.session.rollback()
-    assert_ledger_invariant()
-
-
-def _settings(**values: object) -> None:
-    db.session.execute(update(ReferralProgramSettings).values(**values))
-    db.session.commit()
 
 
 def _earner(amount: str = "2000.00") -> User:
@@ -69,7 +58,7 @@ def test_without_the_setting_a_payout_is_pending_and_needs_no_approval():
 
 
 def test_with_the_setting_a_payout_waits_for_one_approval_or_two_above_the_threshold():
-    _settings(payouts_need_approval=True, dual_approval_above=Decimal("100.00"))
+    set_program(payouts_need_approval=True, dual_approval_above=Decimal("100.00"))
     small = make_payout(_earner(), "100.00")
     large = make_payout(_earner(), "100.01")
     assert (small.status, small.approvals_required) == ("awaiting_approval", 1)
@@ -78,7 +67,7 @@ def test_with_the_setting_a_payout_waits_for_one_approval_or_two_above_the_thres
 
 
 def test_one_approval_makes_a_stripe_payout_pending_and_asks_for_one_send_after_commit():
-    _settings(payouts_need_approval=True)
+    set_program(payouts_need_approval=True)
     payout = make_payout(_earner(), "100.00")
     (admin,) = _admins(1)
     assert approvals.approve(payout, admin) is True
@@ -93,7 +82,7 @@ def test_one_approval_makes_a_stripe_payout_pending_and_asks_for_one_send_after_
 
 
 def test_an_approved_lemon_squeezy_payout_waits_for_settlement_without_a_send():
-    _settings(payouts_need_approval=True)
+    set_program(payouts_need_approval=True)
     payout = make_payout(_earner(), "100.00", "lemon_squeezy")
     approvals.approve(payout, _admins(1)[0])
     db.session.commit()
@@ -101,7 +90,7 @@ def test_an_approved_lemon_squeezy_payout_waits_for_settlement_without_a_send():
 
 
 def test_maker_checker_needs_two_different_admins():
-    _settings(payouts_need_approval=True, dual_approval_above=Decimal("50.00"))
+    set_program(payouts_need_approval=True, dual_approval_above=Decimal("50.00"))
     payout = make_payout(_earner(), "100.00")
     first, second = _admins(2)
     assert approvals.approve(payout, first) is False
@@ -115,7 +104,7 @@ def test_maker_checker_needs_two_different_admins():
 
 
 def test_an_admin_cannot_approve_a_payout_they_requested_or_that_pays_them():
-    _settings(payouts_need_approval=True)
+    set_program(payouts_need_approval=True)
     admin = make_user(is_admin=True)
     root, buyer = make_chain(2)
     db.session.execute(update(User).where(User.id == root.id).values(is_admin=True))
@@ -164,7 +153,7 @@ def _race(app, payout_id: str, admin_ids: list[str]) -> list[str]:
 
 
 def test_concurrent_approvals_move_the_payout_once_and_send_it_once(app):
-    _settings(payouts_need_approval=True)
+    set_program(payouts_need_approval=True)
     payout = make_payout(_earner(), "100.00")
     answers = _race(app, payout.id, [a.id for a in _admins(6)])
     assert answers == ["approved"] + ["refused"] * 5
@@ -174,7 +163,7 @@ def test_concurrent_approvals_move_the_payout_once_and_send_it_once(app):
 
 
 def test_two_admins_approving_a_dual_payout_at_once_both_count_and_it_is_sent_once(app):
-    _settings(payouts_need_approval=True, dual_approval_above=Decimal("0"))
+    set_program(payouts_need_approval=True, dual_approval_above=Decimal("0"))
     payout = make_payout(_earner(), "100.00")
     assert _race(app, payout.id, [a.id for a in _admins(2)]) == ["approved", "approved"]
     db.session.refresh(payout)
@@ -183,7 +172,7 @@ def test_two_admins_approving_a_dual_payout_at_once_both_count_and_it_is_sent_on
 
 
 def test_hold_and_release_return_to_where_the_approvals_say():
-    _settings(payouts_need_approval=True, dual_approval_above=Decimal("0"))
+    set_program(payouts_need_approval=True, dual_approval_above=Decimal("0"))
     payout = make_payout(_earner(), "100.00")
     first, second = _admins(2)
     approvals.approve(payout, first)
@@ -207,7 +196,7 @@ def test_hold_and_release_return_to_where_the_approvals_say():
 
 
 def test_reject_fails_the_payout_and_returns_its_reserve():
-    _settings(payouts_need_approval=True)
+    set_program(payouts_need_approval=True)
     user = _earner()
     payout = make_payout(user, "150.00")
     admin = _admins(1)[0]
@@ -263,7 +252,7 @@ def test_only_pending_lemon_squeezy_payouts_are_settled_by_hand():
     admin = _admins(1)[0]
     stripe_payout = make_payout(_earner(), "100.00")
     _refused(settlement.mark_completed, stripe_payout, "R", admin, match="Only Lemon Squeezy")
-    _settings(payouts_need_approval=True)
+    set_program(payouts_need_approval=True)
     waiting = make_payout(_earner(), "100.00", "lemon_squeezy")
     _refused(settlement.mark_completed, waiting, "R", admin, match="awaiting approval, not")
 
@@ -345,7 +334,7 @@ def test_the_treasury_notes_stripe_unconfigured_or_unreachable(app, fake_stripe)
 
 def test_an_admin_decides_nothing_on_a_payout_that_pays_them():
     """Release, reject, settle or retry their own payout: each refused, nothing changed."""
-    _settings(payouts_need_approval=True)
+    set_program(payouts_need_approval=True)
     admin_earner = _earner()
     db.session.execute(update(User).where(User.id == admin_earner.id).values(is_admin=True))
     db.session.commit()
@@ -370,7 +359,7 @@ def test_an_admin_decides_nothing_on_a_payout_that_pays_them():
 
 
 def test_a_suspended_affiliates_payout_is_not_approved():
-    _settings(payouts_need_approval=True)
+    set_program(payouts_need_approval=True)
     user = _earner()
     payout = make_payout(user, "100.00")
     db.session.execute(update(User).where(User.id == user.id).values(is_suspended=True))

@@ -16,7 +16,6 @@ from app.models import (
     Commission,
     LedgerEntry,
     Payout,
-    ReferralProgramSettings,
     User,
 )
 from app.models.payouts import PAYOUT_TRANSITIONS
@@ -32,20 +31,17 @@ from app.services.payouts.payouts import (
     request_payout,
     start_processing,
 )
-from tests.factories import make_chain, make_payout, make_payout_account, make_sale, make_user
+from tests.factories import (
+    make_chain,
+    make_payout,
+    make_payout_account,
+    make_sale,
+    make_user,
+    set_program,
+)
 from tests.ledger_checks import assert_ledger_invariant
 
-
-@pytest.fixture(autouse=True)
-def _ledger_holds():
-    yield
-    db.session.rollback()
-    assert_ledger_invariant()
-
-
-def _settings(**values: object) -> None:
-    db.session.execute(update(ReferralProgramSettings).values(**values))
-    db.session.commit()
+pytestmark = pytest.mark.usefixtures("ledger_holds")
 
 
 def _earner(*sales: tuple[str, int]) -> User:
@@ -107,7 +103,7 @@ def test_less_available_than_the_minimum_is_refused():
 
 
 def test_nothing_available_is_refused_even_without_a_minimum():
-    _settings(min_payout_amount=0)
+    set_program(min_payout_amount=0)
     user = make_user()
     make_payout_account(user)
     assert "Nothing is available" in str(_refused(user, None))
@@ -419,7 +415,7 @@ def _statuses() -> list[tuple[Decimal, str, str | None]]:
 
 def test_completion_marks_the_oldest_whole_commissions_its_money_paid():
     user = _earner(("100.00", 50), ("200.00", 45), ("300.00", 40))  # 10, 20, 30
-    _settings(min_payout_amount=0)
+    set_program(min_payout_amount=0)
     first = make_payout(user, "35.00", complete=True)
     assert _statuses() == [
         (Decimal("10.00"), "paid", first.id),

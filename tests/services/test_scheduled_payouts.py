@@ -14,14 +14,14 @@ from decimal import Decimal
 
 import pytest
 from rq.cron import CronScheduler
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.jobs.payouts import enqueue_sends_job, send_payout_job
 from app.jobs.queueing import get_queue, get_redis
 from app.jobs.scheduled_payouts import register, run_scheduled_payouts_job
 from app.jobs.worker import build_worker
-from app.models import AuditEntry, LedgerEntry, Payout, ReferralProgramSettings, User
+from app.models import AuditEntry, LedgerEntry, Payout, User
 from app.services.money.commissions import adjust_for_refunds
 from app.services.money.ledger import balances
 from app.services.money.sales import record_dispute
@@ -33,24 +33,20 @@ from app.services.payouts.payouts import (
     start_processing,
 )
 from app.services.payouts.schedule import next_run, period_key, run_scheduled_payouts
-from tests.factories import make_chain, make_payout, make_payout_account, make_sale, make_user
-from tests.ledger_checks import assert_ledger_invariant
+from tests.factories import (
+    make_chain,
+    make_payout,
+    make_payout_account,
+    make_sale,
+    make_user,
+    set_program,
+)
 from tests.services_under_test import ROOT
+
+pytestmark = pytest.mark.usefixtures("ledger_holds")
 
 # 22:30 there is already the next day in UTC.
 UTC_MINUS_2 = timezone(-timedelta(hours=2))
-
-
-@pytest.fixture(autouse=True)
-def _ledger_holds():
-    yield
-    db.session.rollback()
-    assert_ledger_invariant()
-
-
-def _settings(**values: object) -> None:
-    db.session.execute(update(ReferralProgramSettings).values(**values))
-    db.session.commit()
 
 
 def _earner(amount: str = "600.00", method: str | None = "stripe", days_ago: int = 40) -> User:
@@ -130,7 +126,7 @@ def test_the_next_run_is_the_start_of_the_next_period(frequency, at, day):
 
 
 def test_the_next_run_follows_the_programs_frequency():
-    _settings(payout_frequency="daily")
+    set_program(payout_frequency="daily")
     assert next_run(datetime(2026, 11, 26, 9, tzinfo=UTC)) == date(2026, 11, 27)
 
 
@@ -206,7 +202,7 @@ def test_a_disputed_commission_is_not_paid_out():
 
 
 def test_nothing_is_paid_at_zero_even_without_a_minimum():
-    _settings(min_payout_amount=0)
+    set_program(min_payout_amount=0)
     nothing = make_user()
     make_payout_account(nothing)
     assert _run() == 0
@@ -244,7 +240,7 @@ def test_a_rolled_back_run_sends_nothing():
 
 
 def test_with_approval_payouts_wait_for_one_or_two_admins_and_are_not_sent():
-    _settings(payouts_need_approval=True, dual_approval_above=Decimal("65.00"))
+    set_program(payouts_need_approval=True, dual_approval_above=Decimal("65.00"))
     small, large = _earner("600.00"), _earner("700.00")
     assert _run() == 2
     rows = dict(db.session.execute(select(Payout.user_id, Payout.approvals_required)).all())
@@ -359,7 +355,7 @@ def test_runs_concurrent_with_requests_never_reserve_more_than_the_balance(app):
 def test_a_run_waits_for_a_payout_being_made_and_pays_only_what_is_left(app):
     """The amount is read under the user's ledger lock: a payout requested and completed
     while the run starts (committed after it read nothing yet) is never paid twice."""
-    _settings(min_payout_amount=Decimal("10.00"))
+    set_program(min_payout_amount=Decimal("10.00"))
     user = _earner("1000.00")  # 100.00
     held, release = threading.Event(), threading.Event()
 

@@ -23,14 +23,8 @@ from app.services.payouts.statements import (
     statement,
 )
 from tests.factories import make_chain, make_payout, make_sale
-from tests.ledger_checks import assert_ledger_invariant
 
-
-@pytest.fixture(autouse=True)
-def _ledger_holds():
-    yield
-    db.session.rollback()
-    assert_ledger_invariant()
+pytestmark = pytest.mark.usefixtures("ledger_holds")
 
 
 def _min_payout(amount: str) -> None:

@@ -12,17 +12,11 @@ from app.extensions import db
 from app.models import AuditEntry, Payout, ReferralProgramSettings
 from tests.conftest import csrf_token, log_in
 from tests.factories import make_chain, make_payout, make_sale, make_user
-from tests.ledger_checks import assert_ledger_invariant
+
+pytestmark = pytest.mark.usefixtures("ledger_holds")
 
 HX = {"HX-Request": "true"}
 ACTIONS = ("approve", "hold", "release", "reject", "complete", "retry")
-
-
-@pytest.fixture(autouse=True)
-def _ledger_holds():
-    yield
-    db.session.rollback()
-    assert_ledger_invariant()
 
 
 @pytest.fixture

@@ -21,17 +21,11 @@ from app.services.money.sales import record_refund
 from app.services.payouts.payouts import complete_payout, fail_payout, start_processing
 from tests.conftest import log_in
 from tests.factories import make_chain, make_payout, make_sale, make_user
-from tests.ledger_checks import assert_ledger_invariant
+
+pytestmark = pytest.mark.usefixtures("ledger_holds")
 
 HX = {"HX-Request": "true"}
 POLL = 'hx-trigger="every 2s"'
-
-
-@pytest.fixture(autouse=True)
-def _ledger_holds():
-    yield
-    db.session.rollback()
-    assert_ledger_invariant()
 
 
 def _status(client, payout: Payout, headers: dict[str, str] | None = HX):

@@ -20,6 +20,8 @@ shared lock table (``max_locks_per_transaction`` times connections: 6,400 by def
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -36,15 +38,9 @@ BATCH = 1000
 # What a worker sends at once; other payouts wait for an admin (approval, Lemon Squeezy).
 STRIPE_PENDING = ("stripe", "pending")
 
-# Who is paid and how much, for the users the ``{users}`` condition names; the rules are
-# request_payout's, the readiness is PayoutAccount.is_ready's, the amount payable_amount's.
-_PAYABLE = f"""
-    st AS (SELECT min_payout_amount, payouts_need_approval, dual_approval_above
-           FROM referral_program_settings),
-    payable AS (
-        SELECT u.id AS user_id, a.id AS account_id, a.provider,
-               greatest(greatest(settled.amount, 0) - disputed.amount, 0) AS amount
-        FROM users u
+# The account a user is paid to (Stripe first), when it is ready (PayoutAccount.is_ready)
+# and the user has no payout of the period nor one that is not final.
+_ACCOUNT = f"""
         CROSS JOIN LATERAL (
             SELECT a.id, a.provider FROM payout_accounts a
             WHERE a.user_id = u.id
@@ -62,7 +58,18 @@ _PAYABLE = f"""
             ORDER BY a.provider <> 'stripe'
             LIMIT 1
         ) a
-        CROSS JOIN LATERAL (
+"""  # noqa: S608 (constant SQL put together, no input)
+
+# Who is paid and how much, for the users the ``{users}`` condition names; the rules are
+# request_payout's, the readiness is PayoutAccount.is_ready's, the amount payable_amount's.
+_PAYABLE = f"""
+    st AS (SELECT min_payout_amount, payouts_need_approval, dual_approval_above
+           FROM referral_program_settings),
+    payable AS (
+        SELECT u.id AS user_id, a.id AS account_id, a.provider,
+               greatest(greatest(settled.amount, 0) - disputed.amount, 0) AS amount
+        FROM users u
+{_ACCOUNT}        CROSS JOIN LATERAL (
             SELECT coalesce(sum(e.amount), 0) AS amount FROM ledger_entries e
             WHERE e.user_id = u.id AND e.available_at <= :now
         ) settled
@@ -80,15 +87,16 @@ _PAYABLE = f"""
     )
 """  # noqa: S608 (constant SQL put together, no input)
 
-# The next batch of eligible users after ``:after``, each one's ledger lock taken in id order.
+# The next batch of users after ``:after`` who may be paid (a ready account, no payout of
+# the period nor an open one, not suspended), each one's ledger lock taken in id order. Their
+# amounts are read once, by the insert, under the locks (users below the minimum are
+# locked and then left: cheaper than reading every amount twice).
 _LOCK = text(
-    "WITH"  # noqa: S608 (constant SQL put together, no input)
-    + _PAYABLE.format(users="u.id > :after")
-    + """
-    SELECT user_id, pg_advisory_xact_lock(hashtext('payout:' || user_id))
-    FROM (SELECT user_id FROM eligible ORDER BY user_id LIMIT :limit) batch
-    ORDER BY user_id
-    """
+    "SELECT id, pg_advisory_xact_lock(hashtext('payout:' || id)) FROM ("  # noqa: S608
+    "    SELECT u.id FROM users u"
+    + _ACCOUNT
+    + "    WHERE u.id > :after AND NOT u.is_suspended ORDER BY u.id LIMIT :limit"
+    ") batch ORDER BY id"
 )
 
 # The payouts of the locked users, read afresh under their locks: payouts, their reserve in
@@ -126,10 +134,29 @@ _INSERT = text(
 ).bindparams(bindparam("user_ids", type_=ARRAY(VARCHAR)))
 
 
-_PLANNING = text(
-    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
-    " set_config('jit', 'off', true)"
+# Index probes only (the statements are written as per-user probes: a plan from statistics
+# taken while ``payouts`` was small scans it for every user as it grows), and no JIT
+# (compiling took longer than running them).
+_PROBES_ONLY = text(
+    "SELECT set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)"
 )
+
+
+@contextmanager
+def _planned_afresh() -> Iterator[None]:
+    """The batch statements sent unprepared and planned as index probes, so no batch inherits
+    a plan made while ``payouts`` was small, which scanned it for every user once it was
+    large (psycopg prepares a statement run often; statistics lag a bulk insert). Not
+    ``plan_cache_mode = force_custom_plan``: it re-plans the foreign key triggers' queries
+    for every row, which made a batch three times slower."""
+    driver = db.session.connection().connection.driver_connection
+    saved = driver.prepare_threshold
+    driver.prepare_threshold = None
+    try:
+        db.session.execute(_PROBES_ONLY)
+        yield
+    finally:
+        driver.prepare_threshold = saved
 
 
 @dataclass(frozen=True)
@@ -172,7 +199,7 @@ def next_run(now: datetime, frequency: str | None = None) -> date:
 def run_scheduled_payouts(
     now: datetime | None = None, *, after: str = "", limit: int = BATCH
 ) -> ScheduledBatch:
-    """Pay the next ``limit`` eligible affiliates (by id, after ``after``) for the period
+    """Pay the next ``limit`` affiliates who may be paid (by id, after ``after``) for the period
     holding ``now``: each a payout of all that is payable (``awaiting_approval`` with the
     approvals it needs when the program wants approval, else ``pending``), its ``payout``
     ledger entry and a ``payout.scheduled`` audit entry; pending Stripe payouts are sent by
@@ -186,12 +213,10 @@ def run_scheduled_payouts(
     now = now or datetime.now(UTC)
     params = {"now": now, "period": period_key(get_settings().payout_frequency, now)}
     db.session.flush()
-    # Planned afresh each time (a plan cached while payouts was small scanned it per batch
-    # once it was large), without JIT (compiling took longer than running them).
-    db.session.execute(_PLANNING)
-    user_ids = list(db.session.scalars(_LOCK, {**params, "after": after, "limit": limit}))
-    if not user_ids:
-        return ScheduledBatch()
-    rows = db.session.execute(_INSERT, {**params, "user_ids": user_ids}).all()
+    with _planned_afresh():
+        user_ids = list(db.session.scalars(_LOCK, {**params, "after": after, "limit": limit}))
+        if not user_ids:
+            return ScheduledBatch()
+        rows = db.session.execute(_INSERT, {**params, "user_ids": user_ids}).all()
     request_sends([id_ for id_, method, status in rows if (method, status) == STRIPE_PENDING])
     return ScheduledBatch(len(rows), user_ids[-1] if len(user_ids) == limit else None)
