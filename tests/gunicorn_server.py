@@ -80,7 +80,8 @@ def gunicorn(app, *, workers: int = 1, threads: int = 1, **env: str) -> Iterator
                 try:
                     requests.get(f"{served.url}/healthz", timeout=5)
                     break
-                except requests.ConnectionError:
+                # Not listening yet, or (on a busy machine) the workers still booting.
+                except (requests.ConnectionError, requests.Timeout):
                     assert time.monotonic() < deadline, "gunicorn did not start in time"
                     time.sleep(0.05)
             yield served
