@@ -18,7 +18,7 @@ import requests
 
 from tests.services_under_test import ROOT
 
-_START_TIMEOUT = 30  # seconds
+_START_TIMEOUT = 60  # seconds
 
 
 @dataclass(frozen=True)
