@@ -47,6 +47,8 @@ def _jobs(registry_class: type, queue: Queue) -> list[Job]:
 
 
 def _queues() -> dict[str, object]:
+    # Counts without RQ's cleanup: reading the page must not act on jobs (the workers'
+    # maintenance moves abandoned ones to the failed registry).
     rows = []
     for name in queue_names():
         queue = get_queue(name)
@@ -54,9 +56,9 @@ def _queues() -> dict[str, object]:
             {
                 "name": name,
                 "waiting": queue.count,
-                "started": queue.started_job_registry.count,
-                "failed": queue.failed_job_registry.count,
-                "scheduled": queue.scheduled_job_registry.count,
+                "started": queue.started_job_registry.get_job_count(cleanup=False),
+                "failed": queue.failed_job_registry.get_job_count(cleanup=False),
+                "scheduled": queue.scheduled_job_registry.get_job_count(cleanup=False),
             }
         )
     return {"ok": True, "rows": rows}
