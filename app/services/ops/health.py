@@ -84,7 +84,9 @@ def _webhooks() -> dict[str, object]:
     }
 
 
-def _run(checks: dict[str, object]) -> dict[str, dict[str, object]]:
+def run_checks(checks: dict[str, object]) -> dict[str, dict[str, object]]:
+    """Each check timed; one that raises is a failed check (with its error), never an
+    exception, and its failed statement is rolled back so the next check can run."""
     results = {}
     for name, check in checks.items():
         results[name] = _timed(check)
@@ -95,14 +97,14 @@ def _run(checks: dict[str, object]) -> dict[str, dict[str, object]]:
 
 def readiness_checks() -> dict[str, dict[str, object]]:
     """Whether this instance can serve: database, Redis, migrations at head (full detail)."""
-    return _run({"database": _database, "redis": _redis, "migrations": _migrations})
+    return run_checks({"database": _database, "redis": _redis, "migrations": _migrations})
 
 
 def webhook_backlog() -> dict[str, object]:
     """The alarm for provider events: not ok when one waited longer than
     ``WEBHOOK_BACKLOG_LIMIT`` for a drain, or one is parked (failed too often and waits
     for a person). Dismissed events do not count."""
-    return _run({"webhooks": _webhooks})["webhooks"]
+    return run_checks({"webhooks": _webhooks})["webhooks"]
 
 
 def public_view(checks: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
