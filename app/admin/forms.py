@@ -21,6 +21,7 @@ from wtforms.validators import (
 
 from app.forms import FiniteDecimalField
 from app.models.payouts import PAYOUT_TRANSITIONS
+from app.services.accounts.moderation import MAX_REASON_LENGTH as SUSPENSION_REASON_LENGTH
 from app.services.money.sale_entry import paid_on_problem
 from app.services.payouts.approvals import MAX_REASON_LENGTH
 from app.services.payouts.payouts import METHOD_NAMES
@@ -114,3 +115,10 @@ class PayoutActionForm(FlaskForm):
 
 class BulkApproveForm(FlaskForm):
     payout_ids = SelectMultipleField("Payouts", validate_choice=False)
+
+
+class SuspensionForm(FlaskForm):
+    """Suspend or reactivate an affiliate: the reason is required (checked by the service,
+    which says so) and kept in the audit log."""
+
+    reason = StringField("Reason", validators=[Optional(), Length(max=SUSPENSION_REASON_LENGTH)])
