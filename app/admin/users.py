@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import or_, select
 
 from app.admin import bp
-from app.admin.forms import FlagDecisionForm, SuspensionForm
+from app.admin.forms import FORM_EXPIRED, FlagDecisionForm, SuspensionForm
 from app.extensions import db
 from app.htmx import redirect_to, render, wants_fragment
 from app.models import ReferralFlag, User
@@ -20,7 +20,6 @@ from app.services.program.program import get_settings
 
 PAGE = "admin/user.html"
 SECTIONS = {"status": "admin/_user_status.html", "flags": "admin/_user_flags.html"}
-FORM_EXPIRED = "The form expired: reload the page and try again."
 
 
 def _page(user_id: str, *, status: int = 200, section: str | None = None, message=None):
