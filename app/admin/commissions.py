@@ -1,6 +1,7 @@
-"""Commission moderation: every commission, filtered, in keyset pages; cancel one with a
-reason (HTMX swaps its row, 422 with the refusal; without JavaScript, POST-redirect-GET).
-The rules are the services' (``commission_listing``, ``cancellations``)."""
+"""Commission moderation: every commission, filtered, in keyset pages; each one's receipt;
+cancel one with a reason (HTMX swaps its row, 422 with the refusal; without JavaScript,
+POST-redirect-GET, or its receipt with the refusal). The rules are the services'
+(``commission_listing``, ``cancellations``, ``receipts``)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ from app.services.money.commission_listing import (
     commission_row,
     list_commissions,
 )
+from app.services.money.receipts import receipt
 from app.services.program.program import get_settings
 
+RECEIPT, RECEIPT_PART = "admin/commission.html", "portal/_receipt.html"
 LIST, ROWS, ROW = (
     "admin/commissions.html",
     "admin/_commission_rows.html",
@@ -65,6 +68,24 @@ def commissions():
     return render(LIST, ROWS, **_context(form=form, listing=listing, query=query))
 
 
+@bp.get("/commissions/<commission_id>")
+def commission(commission_id: str):
+    return _receipt_page(commission_id)
+
+
+def _receipt_page(commission_id: str, *, status: int = 200, messages: dict | None = None):
+    found = receipt(commission_id)
+    if found is None:
+        abort(404)
+    context = _context(
+        receipt=found,
+        row=commission_row(commission_id),
+        payout_endpoint="admin.payout",
+        messages=messages or {},
+    )
+    return render(RECEIPT, RECEIPT_PART, status=status, **context)
+
+
 @bp.post("/commissions/<commission_id>/cancel")
 def cancel(commission_id: str):
     """Cancel one commission with a reason, through the ledger (audited, once)."""
@@ -92,7 +113,4 @@ def _answer(commission_id: str, message: str, *, ok: bool):
     if ok:
         flash(f"Commission {commission_id}: {message}", "success")
         return redirect_to(url_for("admin.commissions"))
-    listing = list_commissions(None, CommissionFilters())
-    form = AdminCommissionFilterForm(formdata=None)
-    context = _context(form=form, listing=listing, messages=messages, page_error=message)
-    return render(LIST, LIST, status=422, **context)
+    return _receipt_page(commission_id, status=422, messages=messages)
