@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import AuditEntry, Commission, ReferralFlag, User
 from app.services.accounts.moderation import SuspensionRefused, set_suspended
-from app.services.payouts.payouts import PayoutRefused
+from app.services.payouts.payouts import PayoutRefused, request_payout
 from tests.conftest import csrf_token, log_in
 from tests.factories import make_chain, make_payout, make_sale, make_user
 
@@ -239,3 +239,23 @@ def test_confirming_a_flag_without_javascript_redirects_back(client, admin):
     db.session.rollback()
     assert db.session.scalars(select(Commission.status)).one() == "cancelled"
     assert "Flag confirmed." in client.get(f"/admin/users/{buyer.id}").get_data(as_text=True)
+
+
+def test_a_request_that_loaded_the_user_before_the_suspension_is_refused(app):
+    root, buyer = make_chain(2)
+    make_sale(buyer, "1000.00", days_ago=40)
+    make_payout(root, "50.00", complete=True)  # the payout account exists
+    stale = db.session.get(User, root.id)  # loaded, as a request loads its user
+    assert not stale.is_suspended
+    with app.app_context():  # another admin's request, committed meanwhile
+        set_suspended(
+            db.session.get(User, root.id),
+            True,
+            db.session.get(User, make_user(is_admin=True).id),
+            "chargebacks",
+        )
+        db.session.commit()
+        db.session.remove()
+    with pytest.raises(PayoutRefused, match="suspended"):
+        request_payout(stale, Decimal("50.00"), "stripe")
+    db.session.rollback()
