@@ -21,12 +21,16 @@ from wtforms.validators import (
 
 from app.forms import FiniteDecimalField
 from app.models.payouts import PAYOUT_TRANSITIONS
+from app.portal.forms import CommissionFilterForm
+from app.services.accounts.moderation import MAX_REASON_LENGTH as SUSPENSION_REASON_LENGTH
+from app.services.money.cancellations import MAX_REASON_LENGTH as CANCEL_REASON_LENGTH
 from app.services.money.sale_entry import paid_on_problem
 from app.services.payouts.approvals import MAX_REASON_LENGTH
 from app.services.payouts.payouts import METHOD_NAMES
 from app.services.payouts.settlement import MAX_REFERENCE_LENGTH
 
 PAYOUT_STATUSES = sorted(PAYOUT_TRANSITIONS.statuses)
+FORM_EXPIRED = "The form expired: reload the page and try again."
 
 
 class SaleForm(FlaskForm):
@@ -114,3 +118,22 @@ class PayoutActionForm(FlaskForm):
 
 class BulkApproveForm(FlaskForm):
     payout_ids = SelectMultipleField("Payouts", validate_choice=False)
+
+
+class SuspensionForm(FlaskForm):
+    """Suspend or reactivate an affiliate: the reason is required (checked by the service,
+    which says so) and kept in the audit log."""
+
+    reason = StringField("Reason", validators=[Optional(), Length(max=SUSPENSION_REASON_LENGTH)])
+
+
+class AdminCommissionFilterForm(CommissionFilterForm):
+    """The affiliates' filters, and whose commissions (a GET form: no CSRF)."""
+
+    user = StringField("Earner (username or email)", validators=[Optional(), Length(max=254)])
+
+
+class CommissionCancelForm(FlaskForm):
+    """Cancel a commission: the reason is required (the service says so) and kept."""
+
+    reason = StringField("Reason", validators=[Optional(), Length(max=CANCEL_REASON_LENGTH)])

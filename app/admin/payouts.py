@@ -11,7 +11,7 @@ from flask import Response, abort, flash, request, url_for
 from flask_login import current_user
 
 from app.admin import bp
-from app.admin.forms import BulkApproveForm, PayoutActionForm, PayoutFilterForm
+from app.admin.forms import FORM_EXPIRED, BulkApproveForm, PayoutActionForm, PayoutFilterForm
 from app.extensions import db
 from app.htmx import redirect_to, render, wants_fragment
 from app.models import Payout
@@ -26,7 +26,6 @@ from app.services.program.program import get_settings
 
 QUEUE, QUEUE_LIST, ROW = "admin/payouts.html", "admin/_payout_queue.html", "admin/_payout_row.html"
 DETAIL = "admin/payout.html"
-FORM_EXPIRED = "The form expired: reload the page and try again."
 
 
 def _context(**extra: object) -> dict[str, object]:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
+    Text,
     UniqueConstraint,
     true,
 )
@@ -70,6 +71,10 @@ class Commission(HasStatus, IdMixin, TimestampMixin, Base):
     payout_id: Mapped[str | None] = mapped_column(
         String(ID_LENGTH), ForeignKey("payouts.id", ondelete="RESTRICT")
     )
+    # Cancelled by an admin (who: the audit log): gone if it was unpaid, clawed back in full
+    # if paid; later refunds leave it alone.
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
 
     user: Mapped[User] = relationship(back_populates="commissions")
     referral: Mapped[Referral] = relationship(back_populates="commissions")
@@ -90,4 +95,13 @@ class Commission(HasStatus, IdMixin, TimestampMixin, Base):
         Index("ix_commissions_user_id_created_at", user_id, "created_at", "id"),
         Index("ix_commissions_status", status),
         Index("ix_commissions_payout_id", payout_id),
+        CheckConstraint(
+            "(cancelled_at IS NULL) = (cancel_reason IS NULL)", name="cancel_reason_with_time"
+        ),
+        CheckConstraint(
+            "cancelled_at IS NULL OR status = 'cancelled' OR clawed_back = amount",
+            name="cancelled_is_gone",
+        ),
+        # The admins' list of all commissions, newest first: keyset on (created_at, id).
+        Index("ix_commissions_created_at", "created_at", "id"),
     )

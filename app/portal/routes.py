@@ -13,6 +13,7 @@ from app.services.money.commission_listing import (
     monthly_earnings,
 )
 from app.services.money.ledger import balances
+from app.services.money.receipts import receipt
 from app.services.network.network_stats import STAT_PERIODS, link_stats, network_summary
 from app.services.network.referral_links import qr_code, share_links, share_url
 from app.services.program.program import get_settings
@@ -91,6 +92,22 @@ def commissions():
         listing=listing,
         query=query,
         chart=None if wants_fragment() else monthly_earnings(current_user.id),
+        currency=get_settings().currency,
+    )
+
+
+@bp.get("/commissions/<commission_id>")
+@login_required
+def commission(commission_id: str):
+    """The receipt of one of the user's commissions (another user's is not there: 404)."""
+    found = receipt(commission_id, owner_id=current_user.id)
+    if found is None:
+        abort(404)
+    return render(
+        "portal/commission.html",
+        "portal/_receipt.html",
+        receipt=found,
+        payout_endpoint="payouts.statement_page",
         currency=get_settings().currency,
     )
 

@@ -1,4 +1,5 @@
-"""An affiliate's commissions: filtered keyset pages, a streamed export, monthly totals."""
+"""Commissions, an affiliate's own (or, for admins, everyone's): filtered keyset pages, a
+streamed export, monthly totals."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy.orm import aliased
 
 from app.extensions import db
 from app.models import Commission, Sale, User
@@ -42,6 +44,7 @@ class CommissionRow:
     sale_amount: Decimal
     sale_refunded: Decimal
     sale_disputed: Decimal
+    earner: str
 
     @property
     def sale_net(self) -> Decimal:
@@ -58,7 +61,8 @@ class CommissionPage:
     next_cursor: Cursor | None
 
 
-def _query(user_id: str, filters: CommissionFilters) -> Select:
+def _query(user_id: str | None, filters: CommissionFilters) -> Select:
+    earner = aliased(User)
     query = (
         select(
             Commission.id,
@@ -76,11 +80,14 @@ def _query(user_id: str, filters: CommissionFilters) -> Select:
             Sale.amount.label("sale_amount"),
             Sale.refunded_amount.label("sale_refunded"),
             Sale.disputed_amount.label("sale_disputed"),
+            earner.username.label("earner"),
         )
         .join(Sale, Sale.id == Commission.sale_id)
+        .join(earner, earner.id == Commission.user_id)
         .outerjoin(User, User.id == Sale.buyer_id)
-        .where(Commission.user_id == user_id)
     )
+    if user_id:
+        query = query.where(Commission.user_id == user_id)
     if filters.status:
         query = query.where(Commission.status == filters.status)
     if filters.tier:
@@ -94,10 +101,11 @@ def _query(user_id: str, filters: CommissionFilters) -> Select:
 
 
 def list_commissions(
-    user_id: str, filters: CommissionFilters, before: Cursor | None = None
+    user_id: str | None, filters: CommissionFilters, before: Cursor | None = None
 ) -> CommissionPage:
-    """Newest first, ``PAGE_SIZE`` at a time, continuing before ``before`` (keyset on the
-    ``(user_id, created_at, id)`` index, never OFFSET)."""
+    """The user's commissions (``None``: everyone's, for admins), newest first,
+    ``PAGE_SIZE`` at a time, continuing before ``before`` (keyset on the ``(user_id,
+    created_at, id)`` or the ``(created_at, id)`` index, never OFFSET)."""
     query = _query(user_id, filters)
     if before:
         query = query.where(
@@ -154,3 +162,11 @@ def monthly_earnings(user_id: str, months: int = 12, today: date | None = None) 
     amounts = {(at.date(), tier): amount for at, tier, amount in rows}
     tiers = sorted({tier for _, tier in amounts})
     return MonthlyEarnings(starts, tiers, amounts)
+
+
+def commission_row(commission_id: str) -> CommissionRow | None:
+    """One commission as the lists show it (any user's: the caller checks who may see it)."""
+    row = db.session.execute(
+        _query(None, CommissionFilters()).where(Commission.id == commission_id)
+    ).one_or_none()
+    return CommissionRow(**row._mapping) if row else None

@@ -175,8 +175,11 @@ def adjust_for_refunds(sale_id: str) -> None:
         sale.dispute_closed_at is not None
         and sale.refunded_amount + sale.disputed_amount >= sale.amount
     )
+    # One an admin cancelled stays at nothing, whatever refunds come later.
     commissions = db.session.scalars(
-        select(Commission).where(Commission.sale_id == sale.id).with_for_update()
+        select(Commission)
+        .where(Commission.sale_id == sale.id, Commission.cancelled_at.is_(None))
+        .with_for_update()
     )
     for commission in commissions:
         target = min(
@@ -191,30 +194,37 @@ def adjust_for_refunds(sale_id: str) -> None:
             ),
             commission.gross_amount,
         )
-        if commission.status in ("pending", "held"):
-            available_at = (
-                ledger.HELD_UNTIL if commission.status == "held" else commission.payable_at
-            )
-            ledger.append(
-                commission.user_id,
-                "reversal",
-                target - commission.amount,
-                available_at,
-                commission_id=commission.id,
-            )
-            commission.amount = target
-            if is_gone:
-                commission.transition_to("cancelled")
-        elif commission.status == "paid":
-            owed_back = commission.amount - min(target, commission.amount)
-            ledger.append(
-                commission.user_id,
-                "clawback",
-                commission.clawed_back - owed_back,
-                datetime.now(UTC),
-                commission_id=commission.id,
-            )
-            commission.clawed_back = owed_back
+        realign(commission, target, is_gone=is_gone)
+
+
+def realign(commission: Commission, target: Decimal, *, is_gone: bool) -> None:
+    """Bring one locked commission to ``target`` through the ledger. Unpaid (pending or
+    held): its amount changes (a ``reversal`` entry dated like its accrual), and it is
+    cancelled when ``is_gone``. Paid: it keeps its amount and what is above ``target`` is
+    clawed back (a ``clawback`` entry available now, which may take the balance below zero,
+    to be netted from later payouts). Cancelled: nothing. Repeating it changes nothing."""
+    if commission.status in ("pending", "held"):
+        available_at = ledger.HELD_UNTIL if commission.status == "held" else commission.payable_at
+        ledger.append(
+            commission.user_id,
+            "reversal",
+            target - commission.amount,
+            available_at,
+            commission_id=commission.id,
+        )
+        commission.amount = target
+        if is_gone:
+            commission.transition_to("cancelled")
+    elif commission.status == "paid":
+        owed_back = commission.amount - min(target, commission.amount)
+        ledger.append(
+            commission.user_id,
+            "clawback",
+            commission.clawed_back - owed_back,
+            datetime.now(UTC),
+            commission_id=commission.id,
+        )
+        commission.clawed_back = owed_back
 
 
 _WITH_REFUNDS = text(

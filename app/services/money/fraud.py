@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, VARCHAR, insert
 from sqlalchemy.orm import aliased
 
@@ -182,6 +182,21 @@ def open_flags(limit: int = 100) -> list[tuple[ReferralFlag, str, str]]:
         .join(referrer, referrer.id == ReferralFlag.referrer_id)
         .where(ReferralFlag.status == "open")
         .order_by(ReferralFlag.created_at)
+        .limit(limit)
+    )
+    return [tuple(row) for row in rows]
+
+
+def flags_about(user_id: str, limit: int = 100) -> list[tuple[ReferralFlag, str, str]]:
+    """Every flag where the user is the buyer or the referrer, open ones first, then the
+    newest; with the buyer's and the referrer's usernames."""
+    buyer, referrer = aliased(User), aliased(User)
+    rows = db.session.execute(
+        select(ReferralFlag, buyer.username, referrer.username)
+        .join(buyer, buyer.id == ReferralFlag.referred_user_id)
+        .join(referrer, referrer.id == ReferralFlag.referrer_id)
+        .where(or_(ReferralFlag.referred_user_id == user_id, ReferralFlag.referrer_id == user_id))
+        .order_by((ReferralFlag.status == "open").desc(), ReferralFlag.created_at.desc())
         .limit(limit)
     )
     return [tuple(row) for row in rows]

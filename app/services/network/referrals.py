@@ -53,3 +53,26 @@ def backfill_referral_tiers() -> int:
     for tier in range(1, get_settings().max_tier_level):
         added += db.session.execute(_BACKFILL_TIER, {"tier": tier}).rowcount
     return added
+
+
+_UPLINE = text(
+    """
+    WITH RECURSIVE up AS (
+        SELECT u.id, u.username, u.referred_by, 1 AS tier
+        FROM users u WHERE u.id = (SELECT referred_by FROM users WHERE id = :user_id)
+        UNION ALL
+        SELECT u.id, u.username, u.referred_by, up.tier + 1
+        FROM users u JOIN up ON u.id = up.referred_by
+        WHERE up.tier < :limit
+    )
+    SELECT id, username, tier FROM up ORDER BY tier
+    """
+)
+
+
+def upline_path(user_id: str, limit: int = 100) -> list[tuple[str, str, int]]:
+    """The user's upline by ``referred_by``, nearest first: (id, username, tier), at most
+    ``limit`` levels (beyond the max tier too: the whole way to the top, as far as any
+    real network goes)."""
+    rows = db.session.execute(_UPLINE, {"user_id": user_id, "limit": limit})
+    return [(row.id, row.username, row.tier) for row in rows]

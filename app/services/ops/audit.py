@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from app.extensions import db
 from app.models import AuditEntry
 
@@ -39,4 +41,16 @@ def record_own(action: str, user_id: str, ip_hash: str | None = None, **details:
         subject_id=user_id,
         ip_hash=ip_hash,
         **details,
+    )
+
+
+def entries_about(subject_type: str, subject_id: str, limit: int = 50) -> list[AuditEntry]:
+    """The newest audit entries about one subject (the ``(subject_type, subject_id)`` index)."""
+    return list(
+        db.session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.subject_type == subject_type, AuditEntry.subject_id == subject_id)
+            .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
+            .limit(limit)
+        )
     )

@@ -149,9 +149,12 @@ def request_payout(
         raise PayoutRefused("Choose how to be paid: Stripe or Lemon Squeezy.", "method")
     if amount is not None:
         _checked_amount(amount, currency)
+    lock_user_ledger(user.id)
+    # As committed now: an admin may have suspended the user since this request loaded them
+    # (a suspension takes this lock too, so it is either seen here or comes after).
+    db.session.refresh(user, ["is_suspended"])
     if user.is_suspended:
         raise PayoutRefused("Your account is suspended: payouts are paused. Contact the admin.")
-    lock_user_ledger(user.id)
     if db.session.scalar(
         select(Payout.id).where(Payout.user_id == user.id, Payout.status.in_(OPEN_STATUSES))
     ):

@@ -142,8 +142,12 @@ def _paid_beyond_payouts(user_id: str):
 
 
 def _unpay(commission: Commission) -> str:
+    """Paid no more: pending with what it kept, or cancelled if an admin had cancelled it
+    (clawed back in full: nothing kept, nothing to pay again)."""
     commission.amount -= commission.clawed_back
     commission.clawed_back = 0
     commission.transition_to("pending")
     commission.payout_id = None
+    if commission.cancelled_at is not None:
+        commission.transition_to("cancelled")
     return commission.id
