@@ -1,14 +1,19 @@
-"""Operations commands: ``flask backup`` (pg_dump into the backup directory) and
-``flask backup verify [FILE]`` (restore into a scratch database and compare)."""
+"""Operations commands: ``flask backup`` (pg_dump into the backup directory),
+``flask backup verify [FILE]`` (restore into a scratch database and compare) and
+``flask archive --older-than 180d`` (old rows into the archive tables)."""
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 from flask import current_app
 
 from app.extensions import db
+from app.services.ops import audit
+from app.services.ops.archive import MOVES, archive_batch
 from app.services.ops.backups import BackupError, create_backup, newest_dump, verify_backup
 
 
@@ -62,3 +67,36 @@ def verify_command(directory: Path | None, file: Path | None) -> None:
     for problem in result.problems:
         click.echo(f"  - {problem}", err=True)
     raise click.exceptions.Exit(1)
+
+
+def _age(_ctx: click.Context, _param: click.Parameter, raw: str) -> timedelta:
+    if not (match := re.fullmatch(r"(\d{1,5})d", raw.strip())) or int(match[1]) < 1:
+        raise click.BadParameter("a number of days, like 180d")
+    return timedelta(days=int(match[1]))
+
+
+@click.command("archive")
+@click.option(
+    "--older-than",
+    "age",
+    required=True,
+    callback=_age,
+    help="How old a row must be, in days (180d): processed provider events by their "
+    "processing time, referral clicks by their time.",
+)
+@click.option("--batch-size", type=click.IntRange(min=1, max=100_000), default=5_000)
+def archive_command(age: timedelta, batch_size: int) -> None:
+    """Move processed provider events and old referral clicks into their archive tables, in
+    batches (one transaction each); safe to interrupt and to run again. Audited."""
+    cutoff = datetime.now(UTC) - age
+    totals = {}
+    for table in MOVES:
+        totals[table] = batches = 0
+        while (batch := archive_batch(table, cutoff, batch_size)).moved:
+            db.session.commit()
+            totals[table] += batch.moved
+            batches += 1
+        db.session.rollback()
+        click.echo(f"{table}: {totals[table]:,} rows archived in {batches} batches.")
+    audit.record("archive.ran", cutoff=cutoff.isoformat(), **totals)
+    db.session.commit()
