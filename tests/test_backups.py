@@ -8,9 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
+from rq.cron import CronScheduler
 from sqlalchemy import func, select, text
 
 from app.extensions import db
+from app.jobs.backups import register, run_backup_job
+from app.jobs.queueing import get_redis
 from app.models import AuditEntry, User
 from app.services.ops.backups import last_runs
 from tests.factories import make_chain, make_sale, make_user
@@ -87,3 +90,19 @@ def test_without_a_directory_backup_asks_for_one(runner):
     result = runner.invoke(args=["backup"])
     assert result.exit_code == 2 and "BACKUP_DIR" in result.output
     assert db.session.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_the_scheduler_runs_the_backup_daily_only_with_a_directory(app, tmp_path):
+    scheduler = CronScheduler(connection=get_redis())
+    register(scheduler, "default", "")
+    assert scheduler.get_jobs() == []
+    register(scheduler, "default", str(tmp_path))
+    (cron_job,) = scheduler.get_jobs()
+    assert (cron_job.func, cron_job.cron) == (run_backup_job, "15 3 * * *")
+    app.config["BACKUP_DIR"] = str(tmp_path)
+    try:
+        name = run_backup_job()
+    finally:
+        app.config["BACKUP_DIR"] = ""
+    assert (tmp_path / name).is_file()
+    assert last_runs()["backup.verified"].details == {"result": "passed"}
