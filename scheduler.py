@@ -1,5 +1,6 @@
 """Start RQ's cron scheduler: it enqueues the periodic jobs (scheduled payouts, hourly, and
-once at start) for the workers to run.
+once at start; the backup and its verification, daily, when BACKUP_DIR is set) for the
+workers to run.
 
 python scheduler.py
 
@@ -14,7 +15,7 @@ import logging
 from rq.cron import CronScheduler
 
 from app import create_app
-from app.jobs import scheduled_payouts
+from app.jobs import backups, scheduled_payouts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO)
     app = create_app()
     scheduler = CronScheduler(connection=app.extensions["redis"])
-    scheduled_payouts.register(scheduler, args.queue or app.config["RQ_QUEUES"][0])
+    queue = args.queue or app.config["RQ_QUEUES"][0]
+    scheduled_payouts.register(scheduler, queue)
+    backups.register(scheduler, queue, app.config["BACKUP_DIR"])
     scheduler.start()
     return 0
 

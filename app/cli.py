@@ -1,5 +1,5 @@
 """Flask CLI commands: ``flask seed``, ``flask create-admin``, ``flask demo``,
-``flask rotate-keys``."""
+``flask rotate-keys`` (and the operations commands of ``app/ops_cli.py``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import crypto
 from app.extensions import db
+from app.ops_cli import archive_command, backup_command
 from app.services.accounts.accounts import create_user, find_user_by_email, unique_violation
 from app.services.accounts.emails import normalize_email
 from app.services.network.network_generator import AlreadyGenerated, generate_network
@@ -131,5 +132,6 @@ def rotate_keys_command(batch_size: int) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (seed_command, create_admin_command, demo_command, rotate_keys_command):
+    commands = (seed_command, create_admin_command, demo_command, rotate_keys_command)
+    for command in (*commands, backup_command, archive_command):
         app.cli.add_command(command)

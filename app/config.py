@@ -94,6 +94,8 @@ class Config:
         # How many proxies in front set X-Forwarded-For (0: use the socket's address).
         self.PROXY_FIX_X_FOR = int(env.get("PROXY_FIX_X_FOR", "0"))
         self.FERNET_KEYS = env.get("FERNET_KEYS", "")
+        # Where `flask backup` writes dumps and `flask backup verify` finds the newest.
+        self.BACKUP_DIR = env.get("BACKUP_DIR", "")
         self.STRIPE_WEBHOOK_SECRET = env.get("STRIPE_WEBHOOK_SECRET", "")
         self.STRIPE_CONNECT_WEBHOOK_SECRET = env.get("STRIPE_CONNECT_WEBHOOK_SECRET", "")
         # The Stripe API (app/providers/stripe_api.py): tests and the demo point the base at

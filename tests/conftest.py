@@ -82,6 +82,8 @@ def app(server):
 
 _TABLES = (
     "webhook_events",
+    "webhook_events_archive",
+    "referral_clicks_archive",
     "audit_log",
     "referral_clicks",
     "referral_flags",

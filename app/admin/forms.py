@@ -137,3 +137,34 @@ class CommissionCancelForm(FlaskForm):
     """Cancel a commission: the reason is required (the service says so) and kept."""
 
     reason = StringField("Reason", validators=[Optional(), Length(max=CANCEL_REASON_LENGTH)])
+
+
+class AuditFilterForm(FlaskForm):
+    """The audit log's filters (a GET form: no CSRF). A subject id needs its type (the index
+    that finds it starts with the type)."""
+
+    class Meta:
+        csrf = False
+
+    actor = StringField("Actor (username or email)", validators=[Optional(), Length(max=254)])
+    action = StringField(
+        "Action starts with",
+        validators=[
+            Optional(),
+            Length(max=64),
+            Regexp(r"^[A-Za-z0-9_.:-]+\Z", message="Letters, digits and . _ : - only."),
+        ],
+    )
+    subject_type = StringField("Subject type", validators=[Optional(), Length(max=32)])
+    subject_id = StringField("Subject id", validators=[Optional(), Length(max=64)])
+    created_from = DateField("From", validators=[Optional()])
+    created_to = DateField("to", validators=[Optional()])
+
+    def validate_subject_id(self, field) -> None:
+        if field.data and not (self.subject_type.data or "").strip():
+            raise ValidationError("Give the subject type too (user, payout, …).")
+
+    def validate_created_to(self, field) -> None:
+        start = self.created_from.data
+        if field.data and start and field.data < start:
+            raise ValidationError("The end date is before the start date.")

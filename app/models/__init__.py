@@ -1,5 +1,6 @@
 """All models, imported here so Alembic and the app see one complete metadata."""
 
+from app.models.archive import ArchivedReferralClick, ArchivedWebhookEvent
 from app.models.audit import AuditEntry
 from app.models.clicks import ReferralClick
 from app.models.commissions import COMMISSION_TRANSITIONS, Commission
@@ -25,6 +26,8 @@ __all__ = [
     "PROVIDERS",
     "REFERRAL_TRANSITIONS",
     "SALE_SOURCES",
+    "ArchivedReferralClick",
+    "ArchivedWebhookEvent",
     "AuditEntry",
     "BranchEarning",
     "Commission",

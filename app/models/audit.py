@@ -25,7 +25,19 @@ class AuditEntry(Base):
     details: Mapped[dict] = mapped_column(JSONB, default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
+    # The admin viewer pages newest first by (created_at, id) under each filter: one index
+    # per filter ends in those columns, so a page is an index range, never a sort of all rows.
     __table_args__ = (
-        Index("ix_audit_log_action_created_at", "action", "created_at"),
-        Index("ix_audit_log_subject", "subject_type", "subject_id"),
+        Index("ix_audit_log_created_at_id", "created_at", "id"),
+        Index("ix_audit_log_actor", "actor_id", "created_at", "id"),
+        Index("ix_audit_log_subject", "subject_type", "subject_id", "created_at", "id"),
+        # Equality (one action, newest first) and prefix (LIKE 'payout.%') whatever the
+        # database's collation.
+        Index(
+            "ix_audit_log_action_pattern",
+            "action",
+            "created_at",
+            "id",
+            postgresql_ops={"action": "varchar_pattern_ops"},
+        ),
     )

@@ -57,7 +57,11 @@ MAX_ATTEMPTS = 10
 _STORE = text(
     """
     INSERT INTO webhook_events (provider, event_id, event_type, payload)
-    VALUES (:provider, :event_id, :event_type, CAST(:payload AS jsonb))
+    SELECT CAST(:provider AS varchar), CAST(:event_id AS varchar),
+           CAST(:event_type AS varchar), CAST(:payload AS jsonb)
+    WHERE NOT EXISTS (  -- processed long ago and archived (flask archive)
+        SELECT 1 FROM webhook_events_archive WHERE provider = :provider AND event_id = :event_id
+    )
     ON CONFLICT (provider, event_id) DO NOTHING
     RETURNING id
     """
