@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.jobs.queueing import get_queue
-from app.models import AuditEntry, ReferralProgramSettings
+from app.models import AuditEntry, MLMTier, ReferralProgramSettings
 from app.services.network.referrals import backfill_referral_tiers
 from app.services.program.program import get_settings
 from app.services.program.settings import (
@@ -168,3 +168,31 @@ def test_the_currency_changes_only_before_the_first_sale():
     assert "relabelled, not converted" in refused.value.errors["currency"]
     db.session.rollback()
     assert _row()["currency"] == "USD"
+
+
+def test_the_cap_on_tier_rates_cannot_drop_below_what_the_active_tiers_pay():
+    # Defaults: 10 + 5 + 2.5 = 17.5 % across tiers 1-3.
+    with pytest.raises(SettingsRefused) as refused:
+        save_section(
+            "tiers",
+            parse_section("tiers", form_of("tiers", max_total_tier_rate="17")),
+            actor_id=None,
+        )
+    assert (
+        "pay 17.5 % of a sale together, above the cap of 17 %"
+        in (refused.value.errors["max_total_tier_rate"])
+    )
+    db.session.rollback()
+    save_section(
+        "tiers", parse_section("tiers", form_of("tiers", max_total_tier_rate="17.5")), actor_id=None
+    )
+    db.session.commit()
+    assert _row()["max_total_tier_rate"] == Decimal("0.175")
+
+
+def test_raising_the_max_tier_cannot_wake_tiers_past_the_cap():
+    db.session.add(MLMTier(level=4, commission_rate=Decimal("0.4"), is_active=True))
+    db.session.commit()
+    with pytest.raises(SettingsRefused) as refused:
+        consequences(changes(parse_section("tiers", form_of("tiers", max_tier_level="4"))))
+    assert "above the cap of 50 %" in refused.value.errors["max_tier_level"]

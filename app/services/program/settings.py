@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from sqlalchemy import exists, select, text
 
@@ -15,12 +15,10 @@ from app.models import ReferralProgramSettings, Sale
 from app.models.program import COMMISSION_BASES, PAYOUT_FREQUENCIES
 from app.services.ops import audit
 from app.services.program.program import enqueue_backfill_if_raised, get_settings
+from app.services.program.rates import bounded_decimal, percent, percent_text, plain
+from app.services.program.tiers import active_rates, cap_problem
 
 MAX_AMOUNT = Decimal("1000000")
-PERCENT = Decimal(100)
-# A percentage with at most four decimals is a fraction with at most six: the Rate column's
-# scale, so a stored rate is exactly the rate typed.
-PERCENT_PLACES = 4
 MONEY_PLACES = 2
 
 
@@ -32,29 +30,8 @@ class SettingsRefused(Exception):
         self.errors = errors
 
 
-def _decimal(raw: str, places: int, low: Decimal, high: Decimal, unit: str) -> Decimal:
-    try:
-        value = Decimal(raw.strip())
-    except InvalidOperation:
-        raise ValueError(f"Enter a number, like {high / 10}.") from None
-    if not value.is_finite():
-        raise ValueError(f"Enter a number, like {high / 10}.")
-    if not low <= value <= high:
-        raise ValueError(f"Between {low} and {high}{unit}.")
-    if value != value.quantize(Decimal(1).scaleb(-places)):
-        raise ValueError(f"At most {places} decimal places.")
-    return value
-
-
-def _percent(raw: str) -> Decimal:
-    """A percentage from 0 to 100 as the stored fraction (exact, never a float)."""
-    return (_decimal(raw, PERCENT_PLACES, Decimal(0), PERCENT, " %") / PERCENT).quantize(
-        Decimal("0.000001")
-    )
-
-
 def _amount(raw: str) -> Decimal:
-    return _decimal(raw, MONEY_PLACES, Decimal(0), MAX_AMOUNT, "")
+    return bounded_decimal(raw, MONEY_PLACES, Decimal(0), MAX_AMOUNT)
 
 
 def _optional_amount(raw: str) -> Decimal | None:
@@ -133,9 +110,16 @@ SECTIONS: dict[str, tuple[str, tuple[Setting, ...]]] = {
                 hint="Off: only the direct referrer earns, at the default rate.",
             ),
             Setting(
+                "max_total_tier_rate",
+                "Cap on the tiers' rates together (%)",
+                percent,
+                "percent",
+                hint="The tier editor refuses active tiers paying more than this on one sale.",
+            ),
+            Setting(
                 "default_commission_rate",
                 "Default rate (%)",
-                _percent,
+                percent,
                 "percent",
                 hint="Tier 1's rate when it has no tier row, and every rate when MLM is off.",
             ),
@@ -232,14 +216,10 @@ def stored(value: object, kind: str) -> str:
     if value is None:
         return ""
     if kind == "percent":
-        return _plain(value * PERCENT)
+        return percent_text(value)
     if kind == "amount":
-        return _plain(value)
+        return plain(value)
     return str(value)
-
-
-def _plain(value: Decimal) -> str:
-    return format(value.normalize(), "f")
 
 
 def parse_section(section: str, form: dict[str, str]) -> dict[str, object]:
@@ -270,7 +250,8 @@ def changes(values: dict[str, object]) -> dict[str, tuple[object, object]]:
 
 def consequences(changed: dict[str, tuple[object, object]]) -> list[str]:
     """What saving these changes would do beyond the settings row, to show before saving.
-    Refuses (``SettingsRefused``) a change of currency once a sale exists: balances and
+    Refuses (``SettingsRefused``) a cap or max tier that the active tiers' rates exceed, and
+    refuses (``SettingsRefused``) a change of currency once a sale exists: balances and
     commissions are amounts in the program's currency, never converted, so relabelling them
     would silently turn 100 USD owed into 100 EUR owed."""
     settings = get_settings()
@@ -282,6 +263,12 @@ def consequences(changed: dict[str, tuple[object, object]]) -> list[str]:
                 "relabelled, not converted, so the currency can change only before the first sale."
             }
         )
+    max_tier = changed.get("max_tier_level", (None, settings.max_tier_level))[1]
+    cap = changed.get("max_total_tier_rate", (None, settings.max_total_tier_rate))[1]
+    tier_change = {"max_tier_level", "max_total_tier_rate"} & changed.keys()
+    if tier_change and (problem := cap_problem(active_rates(max_tier), cap)):
+        field = "max_total_tier_rate" if "max_total_tier_rate" in changed else "max_tier_level"
+        raise SettingsRefused({field: problem})
     old_max, new_max = changed.get("max_tier_level", (None, None))
     if new_max is not None and new_max > old_max:
         count = db.session.scalar(_BACKFILL_COUNT, {"level": new_max})
@@ -289,7 +276,6 @@ def consequences(changed: dict[str, tuple[object, object]]) -> list[str]:
             f"Raising the max tier to {new_max} backfills {count} referral "
             f"row{'s' if count != 1 else ''} (tiers {old_max + 1}-{new_max}), in the background."
         )
-    max_tier = changed.get("max_tier_level", (None, settings.max_tier_level))[1]
     old_mlm, new_mlm = changed.get("is_mlm_enabled", (None, None))
     if old_mlm and new_mlm is False and max_tier > 1:
         notes.append(
