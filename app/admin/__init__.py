@@ -28,4 +28,4 @@ def wrong_method(exc: MethodNotAllowed):
     return handle_http_exception(exc)
 
 
-from app.admin import payouts, routes, settings  # noqa: E402, F401
+from app.admin import payouts, routes, settings, tiers  # noqa: E402, F401
