@@ -19,6 +19,7 @@ from app.services.program.rates import bounded_decimal, percent, percent_text, p
 from app.services.program.tiers import active_rates, cap_problem
 
 MAX_AMOUNT = Decimal("1000000")
+MAX_TIER_LEVEL = 10
 MONEY_PLACES = 2
 
 
@@ -98,7 +99,7 @@ SECTIONS: dict[str, tuple[str, tuple[Setting, ...]]] = {
             Setting(
                 "max_tier_level",
                 "Max tier",
-                _whole(1, 10),
+                _whole(1, MAX_TIER_LEVEL),
                 "number",
                 hint="How many levels of upline earn on a sale (1 to 10).",
             ),
