@@ -11,18 +11,32 @@ from app.admin import bp
 from app.extensions import db
 from app.htmx import redirect_to, render, wants_fragment
 from app.models import MLMTier
+from app.services.program import simulator
 from app.services.program import tiers as tier_service
 from app.services.program.program import get_settings, list_tiers
 from app.services.program.rates import percent_text
 from app.services.program.tiers import TierRefused
 
 PAGE, TABLE, ROW = "admin/tiers.html", "admin/_tiers.html", "admin/_tier_row.html"
+SIMULATOR = "admin/_simulator.html"
+
+
+def _draft_form(tiers: list[MLMTier], max_tier: int) -> dict[str, str]:
+    """The simulator's form filled with today's terms: the active tiers' rates."""
+    form = {f"rate_{t.level}": percent_text(t.commission_rate) for t in tiers if t.is_active}
+    return {"max_tier": str(max_tier), "days": "30", **form}
 
 
 def _context(**state: object) -> dict[str, object]:
     settings = get_settings()
+    tiers = list_tiers()
     return {
-        "tiers": list_tiers(),
+        "tiers": tiers,
+        "draft": _draft_form(tiers, settings.max_tier_level),
+        "draft_errors": {},
+        "simulation": None,
+        "windows": simulator.WINDOWS,
+        "draft_levels": max([settings.max_tier_level, *(t.level for t in tiers)]),
         "settings": settings,
         "percent_text": percent_text,
         "cap": percent_text(settings.max_total_tier_rate),
@@ -111,3 +125,26 @@ def add_tier():
     for kind, text in saved:
         flash(f"Tier {tier.level}: {text}", kind)
     return redirect_to(url_for("admin.tiers"))
+
+
+@bp.get("/tiers/simulate")
+def simulate_tiers():
+    """What the last 30/90 days of sales would pay under the draft rates and max tier, beside
+    what they paid. Reads only. HTMX: the simulator panel; otherwise the tier page with it."""
+    draft = request.args.to_dict()
+    context = _context(draft=draft)
+    context["draft_levels"] = levels = max(context["draft_levels"], _int(draft, "max_tier"))
+    try:
+        rates, max_tier, days = simulator.parse_draft(draft, levels)
+    except TierRefused as refused:
+        context["draft_errors"] = refused.errors
+        return render(PAGE, SIMULATOR, status=422, **context)
+    context["simulation"] = simulator.simulate(rates, max_tier, days)
+    return render(PAGE, SIMULATOR, **context)
+
+
+def _int(args: dict[str, str], name: str) -> int:
+    """A small whole number from the query string, 0 when it is not one (``parse_draft`` then
+    says what is wrong)."""
+    raw = args.get(name, "")
+    return int(raw) if raw.isdigit() and len(raw) <= 2 else 0

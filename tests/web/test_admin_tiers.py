@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import AuditEntry, MLMTier
 from tests.conftest import csrf_token, log_in
-from tests.factories import make_user
+from tests.factories import make_chain, make_sale, make_user
 
 HX = {"HX-Request": "true"}
 
@@ -53,6 +53,8 @@ def test_every_tier_route_is_a_404_for_non_admins(client):
         for path in posts:
             assert client.post(path, data=data, headers=headers).status_code == 404, path
         assert client.get(posts[0], headers=headers).status_code == 404
+        simulate = "/admin/tiers/simulate?max_tier=3&days=30&rate_1=10"
+        assert client.get(simulate, headers=headers).status_code == 404
     assert _tier(2).is_active and _tier(2).commission_rate == Decimal("0.05") and _audits() == 0
 
 
@@ -141,3 +143,33 @@ def test_adding_a_tier(client, admin):
         '<section class="card" id="tiers"'
     )
     assert "Added." in body and _tier(3).commission_rate == Decimal("0.02") and _audits() == 1
+
+
+def test_the_simulator_answers_beside_the_editor_and_writes_nothing(client, admin):
+    a, b, c, d = make_chain(4)
+    make_sale(d, "200.00", days_ago=2)
+    page = client.get("/admin/tiers").get_data(as_text=True)
+    assert 'id="simulator"' in page and 'hx-get="/admin/tiers/simulate"' in page
+    query = "/admin/tiers/simulate?max_tier=2&days=30&rate_1=12&rate_2=5&rate_3=2.5"
+    answer = client.get(query, headers=HX)
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and body.lstrip().startswith(
+        '<section class="card" id="simulator"'
+    )
+    assert "200.00 USD of sales" in body
+    assert "35.00 USD" in body and "17.50 %" in body  # today: 10 + 5 + 2.5 %
+    assert "34.00 USD" in body and "17.00 %" in body  # draft: 12 + 5 %, tier 3 cut
+    # A loses 5.00, C gains 4.00, B is unchanged (not listed).
+    assert body.index(a.username) < body.index(c.username) and b.username not in body
+    full = client.get(query)
+    assert full.status_code == 200 and "<html" in full.get_data(as_text=True)
+    assert _audits() == 0 and _tier(1).commission_rate == Decimal("0.1")
+
+
+@pytest.mark.parametrize("headers", [HX, {}])
+def test_a_bad_draft_is_a_422_with_its_errors(client, admin, headers):
+    answer = client.get("/admin/tiers/simulate?max_tier=99&days=7&rate_1=x", headers=headers)
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 422 and ("<html" in body) == (not headers)
+    assert "A whole number from 1 to 10." in body and "The last 30 or 90 days." in body
+    assert "Enter a number" in body
