@@ -14,7 +14,7 @@ from app.models import MLMTier
 from app.services.program import simulator
 from app.services.program import tiers as tier_service
 from app.services.program.program import get_settings, list_tiers
-from app.services.program.rates import percent_text
+from app.services.program.rates import is_whole, percent_text
 from app.services.program.tiers import TierRefused
 
 PAGE, TABLE, ROW = "admin/tiers.html", "admin/_tiers.html", "admin/_tier_row.html"
@@ -147,4 +147,4 @@ def _int(args: dict[str, str], name: str) -> int:
     """A small whole number from the query string, 0 when it is not one (``parse_draft`` then
     says what is wrong)."""
     raw = args.get(name, "")
-    return int(raw) if raw.isdigit() and len(raw) <= 2 else 0
+    return int(raw) if is_whole(raw) and len(raw) <= 2 else 0

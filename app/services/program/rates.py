@@ -26,6 +26,12 @@ def bounded_decimal(raw: str, places: int, low: Decimal, high: Decimal, unit: st
     return value
 
 
+def is_whole(raw: str) -> bool:
+    """ASCII digits only, at most six: ``str.isdigit`` alone accepts "²" and other scripts."""
+    raw = raw.strip()
+    return raw.isascii() and raw.isdigit() and len(raw) <= 6
+
+
 def percent(raw: str) -> Decimal:
     """A percentage from 0 to 100 as the stored fraction."""
     value = bounded_decimal(raw, PERCENT_PLACES, Decimal(0), PERCENT, " %")

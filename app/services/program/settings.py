@@ -15,7 +15,7 @@ from app.models import ReferralProgramSettings, Sale
 from app.models.program import COMMISSION_BASES, PAYOUT_FREQUENCIES
 from app.services.ops import audit
 from app.services.program.program import enqueue_backfill_if_raised, get_settings
-from app.services.program.rates import bounded_decimal, percent, percent_text, plain
+from app.services.program.rates import bounded_decimal, is_whole, percent, percent_text, plain
 from app.services.program.tiers import active_rates, cap_problem
 
 MAX_AMOUNT = Decimal("1000000")
@@ -39,18 +39,9 @@ def _optional_amount(raw: str) -> Decimal | None:
     return _amount(raw) if raw.strip() else None
 
 
-def _days(low: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        if not raw.strip().isdigit() or not low <= int(raw) <= 365:
-            raise ValueError(f"A whole number of days from {low} to 365.")
-        return int(raw)
-
-    return parse
-
-
 def _whole(low: int, high: int) -> Callable[[str], int]:
     def parse(raw: str) -> int:
-        if not raw.strip().isdigit() or not low <= int(raw) <= high:
+        if not is_whole(raw) or not low <= int(raw) <= high:
             raise ValueError(f"A whole number from {low} to {high}.")
         return int(raw)
 
@@ -143,7 +134,9 @@ SECTIONS: dict[str, tuple[str, tuple[Setting, ...]]] = {
                 "number",
                 hint="How many payments of one subscription earn; empty: all of them.",
             ),
-            Setting("attribution_window_days", "Attribution window (days)", _days(1), "number"),
+            Setting(
+                "attribution_window_days", "Attribution window (days)", _whole(1, 365), "number"
+            ),
             Setting(
                 "allow_direct_signups",
                 "Direct sign-ups",
@@ -159,11 +152,11 @@ SECTIONS: dict[str, tuple[str, tuple[Setting, ...]]] = {
     "holds": (
         "Refunds and holds",
         (
-            Setting("refund_window_days", "Refund window (days)", _days(0), "number"),
+            Setting("refund_window_days", "Refund window (days)", _whole(0, 365), "number"),
             Setting(
                 "hold_days",
                 "Hold (days)",
-                _days(0),
+                _whole(0, 365),
                 "number",
                 hint="Never shorter than the refund window.",
             ),

@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, INTEGER, NUMERIC
 from app.extensions import db
 from app.money import minor_units
 from app.services.program.program import get_settings
-from app.services.program.rates import percent
+from app.services.program.rates import is_whole, percent
 from app.services.program.settings import MAX_TIER_LEVEL
 from app.services.program.tiers import TierRefused
 
@@ -143,7 +143,7 @@ def parse_draft(args: dict[str, str], levels: int) -> tuple[dict[int, Decimal], 
     draft max tier and the window from a query string; ``TierRefused`` lists bad fields."""
     errors, rates = {}, {}
     raw_max = args.get("max_tier", "").strip()
-    if not raw_max.isdigit() or not 1 <= int(raw_max) <= MAX_TIER_LEVEL:
+    if not is_whole(raw_max) or not 1 <= int(raw_max) <= MAX_TIER_LEVEL:
         errors["max_tier"] = f"A whole number from 1 to {MAX_TIER_LEVEL}."
     raw_days = args.get("days", "")
     if raw_days not in {str(d) for d in WINDOWS}:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import MLMTier, ReferralProgramSettings
 from app.services.ops import audit
-from app.services.program.rates import percent, percent_text
+from app.services.program.rates import is_whole, percent, percent_text
 
 MAX_DESCRIPTION_LENGTH = 500
 
@@ -78,7 +78,7 @@ def parse_tier(form: dict[str, str], *, with_level: bool) -> dict[str, object]:
     if with_level:
         max_tier = db.session.scalar(select(ReferralProgramSettings.max_tier_level))
         raw = form.get("level", "").strip()
-        if not raw.isdigit() or not 1 <= int(raw) <= max_tier:
+        if not is_whole(raw) or not 1 <= int(raw) <= max_tier:
             errors["level"] = f"A level from 1 to the max tier, {max_tier}."
         else:
             values["level"] = int(raw)
