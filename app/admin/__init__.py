@@ -28,4 +28,13 @@ def wrong_method(exc: MethodNotAllowed):
     return handle_http_exception(exc)
 
 
-from app.admin import audit, commissions, health, payouts, routes, users  # noqa: E402, F401
+from app.admin import (  # noqa: E402, F401
+    audit,
+    commissions,
+    health,
+    payouts,
+    routes,
+    settings,
+    tiers,
+    users,
+)

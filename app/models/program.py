@@ -61,6 +61,10 @@ class ReferralProgramSettings(IdMixin, TimestampMixin, Base):
         Boolean, default=False, server_default=false()
     )
     dual_approval_above: Mapped[Decimal | None] = mapped_column(Money)
+    # The most the active tiers may pay on one sale together; the tier editor refuses more.
+    max_total_tier_rate: Mapped[Decimal] = mapped_column(
+        Rate, default=Decimal("0.5"), server_default="0.5"
+    )
 
     __table_args__ = (
         CheckConstraint("singleton", name="singleton"),
@@ -88,4 +92,8 @@ class ReferralProgramSettings(IdMixin, TimestampMixin, Base):
             name="dual_approval_non_negative",
         ),
         CheckConstraint(f"commission_base IN ({sql_in(COMMISSION_BASES)})", name="commission_base"),
+        CheckConstraint(
+            "max_total_tier_rate >= 0 AND max_total_tier_rate <= 1",
+            name="total_tier_rate_fraction",
+        ),
     )

@@ -32,9 +32,6 @@ def get_settings() -> ReferralProgramSettings:
 
 def set_max_tier_level(level: int, *, actor_id: str | None) -> None:
     """Change the max tier; raising it enqueues the referral backfill after commit. Audited."""
-    # Imported here: the job module imports the referral services, which import this one.
-    from app.jobs.queueing import enqueue_after_commit
-    from app.jobs.referrals import backfill_referral_tiers_job
     from app.services.ops import audit
 
     settings = get_settings()
@@ -48,9 +45,18 @@ def set_max_tier_level(level: int, *, actor_id: str | None) -> None:
         before=previous,
         after=level,
     )
+    enqueue_backfill_if_raised(previous, level)
+    db.session.flush()
+
+
+def enqueue_backfill_if_raised(previous: int, level: int) -> None:
+    """A raised max tier needs referral rows for the new tiers: the backfill runs after commit."""
+    # Imported here: the job module imports the referral services, which import this one.
+    from app.jobs.queueing import enqueue_after_commit
+    from app.jobs.referrals import backfill_referral_tiers_job
+
     if level > previous:
         enqueue_after_commit(backfill_referral_tiers_job)
-    db.session.flush()
 
 
 def list_tiers() -> list[MLMTier]:

@@ -1,0 +1,89 @@
+"""The what-if simulator over 100,000 sales (issue 12: it must answer in under a second).
+
+    .venv/bin/python bench/simulator.py --sales 100000
+
+In a scratch database with a generated network (buyers at least three levels deep), N sales
+of the last day accrued through ``accrue_sales``; then ``simulate`` with draft rates (tier 3
+raised, a fourth tier's rate, max tier 3) over the 30- and 90-day windows, timed several
+times each, beside the least the database must do: one ``SELECT`` summing the window's
+commissions by tier. Loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from app import create_app
+from app.extensions import db
+from app.services.money.commissions import accrue_sales
+from app.services.program.simulator import simulate
+from bench.commissions import build, insert_sales, time_batches
+from tests.services_under_test import recreate_database, server_urls
+
+DRAFT = {1: Decimal("0.10"), 2: Decimal("0.05"), 3: Decimal("0.04"), 4: Decimal("0.01")}
+LEAST = text(
+    """
+    SELECT c.tier, sum(c.gross_amount) FROM commissions c JOIN sales s ON s.id = c.sale_id
+    WHERE s.occurred_at >= now() - make_interval(days => :days) GROUP BY c.tier
+    """
+)
+
+
+def timed(work, samples: int) -> tuple[float, float]:
+    """Median and worst of ``samples`` runs, in ms."""
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        work()
+        times.append((time.perf_counter() - started) * 1000)
+        db.session.rollback()
+    return statistics.median(times), max(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sales", type=int, default=100_000)
+    parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--samples", type=int, default=7)
+    args = parser.parse_args()
+    server_url, redis_url = server_urls()
+    url = recreate_database(server_url, "refmlm_bench_simulator")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis_url})
+    with app.app_context():
+        upgrade()
+    buyers = build(app, args.users)
+    sale_ids = insert_sales(app, buyers, args.sales, "s")
+    accrued = time_batches(app, sale_ids, accrue_sales)
+    with app.app_context():
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
+        rows = db.session.scalar(text("SELECT count(*) FROM commissions"))
+        print(
+            f"<!-- {args.users:,} users, {args.sales:,} sales, {rows:,} commissions "
+            f"(accrued in {accrued:.0f} s) -->"
+        )
+        print("| window | least: SUM by tier, median / worst ms | simulate, median / worst ms |")
+        print("|---|---|---|")
+        for days in (30, 90):
+            least = timed(lambda d=days: db.session.execute(LEAST, {"days": d}).all(), args.samples)
+            ours = timed(lambda d=days: simulate(DRAFT, 3, d), args.samples)
+            print(
+                f"| {days} days | {least[0]:.0f} / {least[1]:.0f} | "
+                f"{ours[0]:.0f} / {ours[1]:.0f} |",
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
