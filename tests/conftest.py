@@ -15,7 +15,7 @@ from app import create_app
 from app.extensions import db, limiter
 from app.jobs.queueing import get_redis
 from app.services.program.program import seed_program_defaults
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, make_user
 from tests.fake_stripe import fake_stripe  # noqa: F401 - a fixture for every test
 from tests.ledger_checks import assert_ledger_invariant
 from tests.services_under_test import recreate_database, redis_url_for_tests, server_urls
@@ -122,6 +122,14 @@ def ledger_holds():
     yield
     db.session.rollback()
     assert_ledger_invariant()
+
+
+@pytest.fixture
+def admin(client):
+    """An admin, logged in on ``client``."""
+    user = make_user(is_admin=True)
+    log_in(client, user.email)
+    return user
 
 
 @pytest.fixture

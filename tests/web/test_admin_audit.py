@@ -20,13 +20,6 @@ HX = {"HX-Request": "true"}
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-@pytest.fixture
-def admin(client):
-    user = make_user(is_admin=True)
-    log_in(client, user.email)
-    return user
-
-
 def _entry(action: str, *, days_ago: float = 0, actor=None, subject=None, **details) -> AuditEntry:
     entry = AuditEntry(
         action=action,

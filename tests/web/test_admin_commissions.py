@@ -19,13 +19,6 @@ pytestmark = pytest.mark.usefixtures("ledger_holds")
 HX = {"HX-Request": "true"}
 
 
-@pytest.fixture
-def admin(client):
-    user = make_user(is_admin=True)
-    log_in(client, user.email)
-    return user
-
-
 def _commission(sale_id: str) -> Commission:
     db.session.rollback()
     return db.session.scalars(select(Commission).where(Commission.sale_id == sale_id)).one()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from redis import Redis
 from sqlalchemy import func, select, text
 
@@ -42,13 +41,6 @@ def _parked(payload: bytes = b'{"type": "charge.refunded"}', event_id: str = "ev
             "error": ERROR,
         },
     ).scalar_one()
-
-
-@pytest.fixture
-def admin(client):
-    user = make_user(is_admin=True)
-    log_in(client, user.email)
-    return user
 
 
 def _decide(client, event_pk: int, decision: str, headers=None):

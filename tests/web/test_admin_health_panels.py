@@ -44,13 +44,6 @@ def wait_for_release() -> str:
     return "released"
 
 
-@pytest.fixture
-def admin(client):
-    user = make_user(is_admin=True)
-    log_in(client, user.email)
-    return user
-
-
 def _failed_jobs(app, *tokens: str) -> list[str]:
     """Jobs failed by running them through a real worker (no retries: straight to failed)."""
     jobs = [get_queue().enqueue(fail_loudly, token) for token in tokens]

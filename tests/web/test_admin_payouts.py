@@ -19,13 +19,6 @@ HX = {"HX-Request": "true"}
 ACTIONS = ("approve", "hold", "release", "reject", "complete", "retry")
 
 
-@pytest.fixture
-def admin(client):
-    user = make_user(is_admin=True)
-    log_in(client, user.email)
-    return user
-
-
 def _approval_on(**values: object) -> None:
     db.session.execute(update(ReferralProgramSettings).values(payouts_need_approval=True, **values))
     db.session.commit()

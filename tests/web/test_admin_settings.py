@@ -19,13 +19,6 @@ from tests.services.test_program_settings import form_of
 HX = {"HX-Request": "true"}
 
 
-@pytest.fixture
-def admin(client):
-    user = make_user(is_admin=True)
-    log_in(client, user.email)
-    return user
-
-
 def _post(client, section: str, headers=None, **overrides: str):
     data = {"csrf_token": csrf_token(client, "/admin/settings"), **form_of(section, **overrides)}
     return client.post(f"/admin/settings/{section}", data=data, headers=headers or {})

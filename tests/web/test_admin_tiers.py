@@ -16,13 +16,6 @@ from tests.factories import make_chain, make_sale, make_user
 HX = {"HX-Request": "true"}
 
 
-@pytest.fixture
-def admin(client):
-    user = make_user(is_admin=True)
-    log_in(client, user.email)
-    return user
-
-
 def _tier(level: int) -> MLMTier:
     db.session.rollback()
     return db.session.scalars(select(MLMTier).where(MLMTier.level == level)).one()

@@ -22,13 +22,6 @@ pytestmark = pytest.mark.usefixtures("ledger_holds")
 HX = {"HX-Request": "true"}
 
 
-@pytest.fixture
-def admin(client):
-    user = make_user(is_admin=True)
-    log_in(client, user.email)
-    return user
-
-
 def _post(client, path: str, headers=None, **data):
     token = csrf_token(client, "/admin/users")
     return client.post(path, data={"csrf_token": token, **data}, headers=headers or {})
