@@ -22,6 +22,7 @@ from app.services.money.webhooks import (
     retry_parked_event,
 )
 from app.services.network.downline import admin_scope
+from app.services.ops.backups import last_runs
 from app.services.ops.health import readiness_checks, webhook_backlog
 from app.services.program.program import get_settings
 from app.tree.views import TreeLinks, show_search, show_tree
@@ -150,6 +151,7 @@ def health():
         parked=parked_events(),
         listed=PARKED_LISTED,
         max_attempts=MAX_ATTEMPTS,
+        backups=last_runs(),
     )
 
 

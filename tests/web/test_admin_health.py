@@ -18,6 +18,7 @@ from app.services.money.webhooks import (
     has_stale_events,
     process_events,
 )
+from app.services.ops import audit
 from tests.conftest import csrf_token, log_in
 from tests.factories import make_chain, make_user
 from tests.signing import run_jobs, stripe_checkout, stripe_event
@@ -186,3 +187,19 @@ def test_an_admin_still_gets_405_for_a_wrong_method(client):
     make_user(email="boss@example.com", is_admin=True)
     log_in(client, "boss@example.com")
     assert client.get("/admin/webhooks/1/retry").status_code == 405
+
+
+def test_the_health_page_shows_the_last_backup_and_its_verification(client, admin):
+    page = client.get("/admin/health").get_data(as_text=True)
+    assert "No backup recorded yet" in page and "No verification recorded yet" in page
+    audit.record("backup.created", subject_type="backup", subject_id="refmlm-20261127T031500Z.dump")
+    audit.record(
+        "backup.verified",
+        subject_type="backup",
+        subject_id="refmlm-20261127T031500Z.dump",
+        result="failed",
+    )
+    db.session.commit()
+    page = client.get("/admin/health").get_data(as_text=True)
+    assert "Last backup: <code>refmlm-20261127T031500Z.dump</code>" in page
+    assert 'class="form-error">Last verification' in page and " failed, " in page
