@@ -5,10 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.extensions import db
-from app.models import AuditEntry, Commission, LedgerEntry, Referral, Sale
+from app.models import AuditEntry, Commission, LedgerEntry, MLMTier, Referral, Sale, User
+from app.services.program.settings import MAX_TIER_LEVEL
 from app.services.program.simulator import parse_draft, simulate
 from app.services.program.tiers import TierRefused
 from tests.factories import make_chain, make_sale, set_program
@@ -59,6 +60,76 @@ def test_with_mlm_off_only_tier_one_earns_at_the_default_rate():
     set_program(is_mlm_enabled=False)
     result = simulate({1: Decimal("0.5"), 2: Decimal("0.5")}, 3, 30)
     assert result.total.draft == Decimal("20.00")
+
+
+def _suspend(*users: User, suspended: bool = True) -> None:
+    for user in users:
+        user.is_suspended = suspended
+    db.session.commit()
+
+
+def test_sales_missing_a_tier_one_commission_replay_sale_by_sale():
+    """A sale accrued while the direct referrer was suspended has no tier-1 commission: the
+    buyer's draft is summed sale by sale (the direct referrer, active again, earns on it); a
+    sale that accrued nothing stays out of the replay, but in the revenue."""
+    a, b, c, d = make_chain(4)
+    _suspend(c)
+    make_sale(d, "100.00", days_ago=3)  # B 5.00, A 2.50; C suspended
+    _suspend(a, b)
+    make_sale(d, "30.00", days_ago=2)  # nobody earns
+    _suspend(a, b, c, suspended=False)
+    make_sale(d, "50.00", days_ago=1)  # C 5.00, B 2.50, A 1.25
+    result = simulate({1: Decimal("0.20"), 2: Decimal("0.10"), 3: Decimal("0.05")}, 3, 30)
+    assert [(t.label, t.today, t.draft) for t in result.tiers] == [
+        ("Tier 1", Decimal(5), Decimal(30)),  # C: 20.00 + 10.00
+        ("Tier 2", Decimal("7.5"), Decimal(15)),
+        ("Tier 3", Decimal("3.75"), Decimal("7.5")),
+    ]
+    assert result.revenue == Decimal(180)
+    assert result.share(result.total.draft) == Decimal("29.17")
+    assert [(line.label, line.change) for line in result.affiliates] == [
+        (c.username, Decimal(25)),
+        (b.username, Decimal("7.5")),
+        (a.username, Decimal("3.75")),
+    ]
+
+
+def test_suspended_affiliates_and_cancelled_referrals_earn_nothing_in_the_draft():
+    a, b, _c, d = make_chain(4)
+    make_sale(d, "100.00", days_ago=1)  # C 10.00, B 5.00, A 2.50
+    _suspend(b)
+    db.session.execute(
+        update(Referral).where(Referral.referrer_id == a.id).values(status="cancelled")
+    )
+    db.session.commit()
+    result = simulate({1: Decimal("0.10"), 2: Decimal("0.05"), 3: Decimal("0.025")}, 3, 30)
+    assert [(t.label, t.today, t.draft) for t in result.tiers] == [
+        ("Tier 1", Decimal(10), Decimal(10)),
+        ("Tier 2", Decimal(5), Decimal(0)),
+        ("Tier 3", Decimal("2.5"), Decimal(0)),
+    ]
+    assert [line.label for line in result.affiliates] == [b.username, a.username]
+
+
+def test_tiers_deeper_than_the_settings_allow_are_still_counted():
+    """A max tier above MAX_TIER_LEVEL (set in the database) left commissions that deep:
+    today's figures include them (the statement runs again that deep)."""
+    set_program(max_tier_level=MAX_TIER_LEVEL + 2)
+    db.session.add_all(
+        MLMTier(level=level, commission_rate=Decimal("0.01"), is_active=True)
+        for level in (MAX_TIER_LEVEL + 1, MAX_TIER_LEVEL + 2)
+    )
+    db.session.commit()
+    chain = make_chain(MAX_TIER_LEVEL + 3)
+    make_sale(chain[-1], "100.00", days_ago=1)
+    set_program(max_tier_level=3)
+    result = simulate({1: Decimal("0.10"), 2: Decimal("0.05"), 3: Decimal("0.025")}, 3, 30)
+    deep = [(t.label, t.today, t.draft) for t in result.tiers][3:]
+    assert deep == [
+        (f"Tier {MAX_TIER_LEVEL + 1}", Decimal(1), Decimal(0)),
+        (f"Tier {MAX_TIER_LEVEL + 2}", Decimal(1), Decimal(0)),
+    ]
+    assert result.total.today == Decimal("19.5")
 
 
 def test_bad_drafts_are_refused_field_by_field():
