@@ -31,6 +31,19 @@ def limiter_storage_url(redis_url: str) -> str:
     return redis_url
 
 
+# Flask-SQLAlchemy's bind key for the reports' reads (REPORTS_DATABASE_URL).
+REPORTS_BIND = "reports"
+
+
+def database_binds(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Flask-SQLAlchemy's extra engines: the reports' database (a read replica) when
+    ``REPORTS_DATABASE_URL`` is set, with the primary's pool options."""
+    url = config["REPORTS_DATABASE_URL"]
+    if not url:
+        return {}
+    return {REPORTS_BIND: {**config["SQLALCHEMY_ENGINE_OPTIONS"], "url": sqlalchemy_url(url)}}
+
+
 # Known to everyone, so production refuses it (check_config).
 DEV_SECRET_KEY = "dev-only-secret-change-me"  # noqa: S105
 APP_ENVIRONMENTS = ("development", "production")
@@ -83,6 +96,8 @@ class Config:
             "pool_size": int(env.get("DB_POOL_SIZE", "5")),
             "max_overflow": int(env.get("DB_MAX_OVERFLOW", "10")),
         }
+        # Where /admin/reports reads its views (a streaming replica); empty: the primary.
+        self.REPORTS_DATABASE_URL = env.get("REPORTS_DATABASE_URL", "")
         self.REDIS_URL = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
         self.RQ_QUEUES = [q.strip() for q in env.get("RQ_QUEUES", "default").split(",") if q]
         self.RQ_WORKER_CLASS = env.get("RQ_WORKER_CLASS", "fork")
