@@ -53,14 +53,15 @@ def reports():
     if chosen is None:
         return _refused(form)
     found = read_reports(chosen)
+    currency = get_settings().currency
     return render(
         PAGE,
         FRAGMENT,
         form=form,
         reports=found,
-        charts=report_charts(found),
+        charts=report_charts(found, currency),
         query=_query_args(form),
-        currency=get_settings().currency,
+        currency=currency,
     )
 
 

@@ -134,7 +134,7 @@ def test_each_report_as_csv_a_row_per_day_formula_safe_and_audited(client, admin
     rows = _csv(client, "/admin/reports/sales.csv?period=90")
     assert rows[0][:6] == ["day", "sales", "sales_amount", "refunded_amount", "net_sales_amount",
                            "foreign_currency_sales"]  # fmt: skip
-    assert len(rows) == 1 + 90  # every day, though the page shows 90 days by day too
+    assert len(rows) == 1 + 90  # every day, though the page shows 90 days by week
     [sold] = [row for row in rows if row[0] == yesterday]
     assert sold[1:5] == ["1", "100.0000", "0.0000", "100.0000"]
     assert sold[rows[0].index("tier_1_commission_amount")] == "10.0000"

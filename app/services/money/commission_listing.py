@@ -141,8 +141,7 @@ class MonthlyEarnings:
             for m in self.months
         }
 
-    @property
-    def chart(self) -> BarChart:
+    def chart(self, currency: str) -> BarChart:
         return BarChart(
             id="earnings",
             title=f"Commissions earned per month over the last {len(self.months)} months, by tier",
@@ -152,6 +151,7 @@ class MonthlyEarnings:
             values=[
                 [self.amounts.get((m, t), Decimal(0)) for t in self.tiers] for m in self.months
             ],
+            currency=currency,
         )
 
 

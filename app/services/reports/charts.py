@@ -26,7 +26,7 @@ def _time_axis(reports: Reports) -> tuple[list[str], list[str]]:
     return [d.strftime("%d %b") for d in starts], [f"{week}{d:%Y-%m-%d}" for d in starts]
 
 
-def report_charts(reports: Reports) -> ReportCharts:
+def report_charts(reports: Reports, currency: str) -> ReportCharts:
     labels, titles = _time_axis(reports)
     per = reports.range.unit
     total = reports.funnel_total
@@ -43,6 +43,7 @@ def report_charts(reports: Reports) -> ReportCharts:
             titles,
             [Series("Net sales", colour(1))],
             [[row.net_amount] for row in reports.sales],
+            currency=currency,
         ),
         commissions=BarChart(
             "commissions",
@@ -51,6 +52,7 @@ def report_charts(reports: Reports) -> ReportCharts:
             titles,
             [Series(f"Tier {t}", colour(t)) for t in tiers],
             [[row.commissions.get(t, 0) for t in tiers] for row in reports.sales],
+            currency=currency,
         ),
         funnel=BarChart(
             "funnel",
@@ -68,6 +70,7 @@ def report_charts(reports: Reports) -> ReportCharts:
             titles,
             [Series("Earnings per click", colour(6))],
             [[row.earnings_per_click or 0] for row in reports.funnel],
+            currency=currency,
         ),
         top_affiliates=None
         if top is None
@@ -78,6 +81,7 @@ def report_charts(reports: Reports) -> ReportCharts:
             [f"{a.rank}. {a.username}" for a in top],
             [Series("Earnings", colour(1))],
             [[a.earnings] for a in top],
+            currency=currency,
             horizontal=True,
         ),
         payouts=BarChart(
@@ -87,6 +91,7 @@ def report_charts(reports: Reports) -> ReportCharts:
             [METHOD_NAMES.get(m, m) for m in methods],
             [Series(s.replace("_", " "), colour(n)) for n, s in enumerate(statuses, 1)],
             [[payouts.get((m, s), (0, 0))[1] for s in statuses] for m in methods],
+            currency=currency,
             horizontal=True,
         ),
     )
