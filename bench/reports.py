@@ -16,7 +16,9 @@ In a scratch database (``refmlm_bench_reports``; Redis: the suite's database):
      ``collect(…, DIRECT_QUERIES)`` (the base tables, ``tests/report_queries.py``), checked
      equal, median and p95 of --samples runs (--direct-samples for the base tables);
   4. the page through gunicorn (``bin/run``'s two sync workers) as an admin, one client,
-     --requests each: ``/admin/reports`` (30 days), ``?period=365``, the HTMX fragment.
+     --requests each: ``/admin/reports`` (30 days), ``?period=365``, the HTMX fragment, and
+     the admin index beside them (what any admin page costs).
+--reuse skips 1. and measures again on the data the last run left.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from flask_migrate import upgrade
 from sqlalchemy import text
 
 from app import create_app
+from app.config import sqlalchemy_url
 from app.extensions import db
 from app.services.reports.figures import collect, read_reports, snapshot
 from app.services.reports.ranges import PRESETS, last_days
@@ -44,8 +47,15 @@ from bench.commissions import RAW, build, insert_sales
 from bench.loadgen import pct, request_bytes, run, serve
 from bench.tree import log_in
 from tests.report_queries import DIRECT_QUERIES
-from tests.services_under_test import recreate_database, redis_url_for_tests, server_urls
+from tests.services_under_test import (
+    namespaced,
+    recreate_database,
+    redis_url_for_tests,
+    server_urls,
+    with_database,
+)
 
+DATABASE = "refmlm_bench_reports"
 TIERS = 3  # commissions per sale: buyers have three uplines
 DATA = [
     # One sale in 20 half refunded (the commissions keep their amounts: only time is measured).
@@ -132,6 +142,9 @@ def page(env: dict[str, str], email: str, requests: int) -> None:
     try:
         cookie = log_in(email)
         routes = {
+            "the admin index (the floor: sign-in check, layout, no report)": request_bytes(
+                "/admin/", cookie
+            ),
             "page, last 30 days": request_bytes("/admin/reports", cookie),
             "page, last 365 days (by week)": request_bytes("/admin/reports?period=365", cookie),
             "fragment (HTMX), last 90 days": request_bytes(
@@ -156,21 +169,28 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--direct-samples", type=int, default=5)
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--reuse", action="store_true", help="the last run's data, kept")
     args = parser.parse_args()
     server_url, redis_server = server_urls()
     redis_url = redis_url_for_tests(redis_server)
-    url = recreate_database(server_url, "refmlm_bench_reports")
+    if args.reuse:
+        url = sqlalchemy_url(with_database(server_url, namespaced(DATABASE)))
+    else:
+        url = recreate_database(server_url, DATABASE)
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis_url})
+    started = time.perf_counter()
     with app.app_context():
         upgrade()
-    started = time.perf_counter()
-    email = generate(app, args.users, args.commissions)
+    if args.reuse:
+        with app.app_context():
+            email = db.session.scalar(text("SELECT email FROM users WHERE id = 'gen1'"))
+    else:
+        email = generate(app, args.users, args.commissions)
     built = time.perf_counter() - started
     with app.app_context():
-        counts = {t: _count(t) for t in ("users", "sales", "commissions", "referral_clicks")}
-        counts["payouts"] = _count("payouts")
-        print(f"<!-- built in {built:.0f} s: {', '.join(f'{n:,} {t}' for t, n in counts.items())};"
-              f" load average {os.getloadavg()[0]:.1f} -->")  # fmt: skip
+        tables = ("users", "sales", "commissions", "referral_clicks", "payouts")
+        counts = ", ".join(f"{_count(t):,} {t}" for t in tables)
+        print(f"<!-- built in {built:.0f} s: {counts}; load {os.getloadavg()[0]:.1f} -->")
         refreshes = []
         for _ in range(2):
             refreshes += timed(lambda: (refresh_reports(), db.session.commit()), 1)

@@ -35,15 +35,21 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-def recreate_database(server_url: str, name: str) -> str:
-    """Drop and create database ``name`` (in the suite's namespace, and the pytest-xdist
-    worker's, so parallel workers never drop each other's) on the server; return its
-    SQLAlchemy URL."""
+def namespaced(name: str) -> str:
+    """Database ``name`` in the suite's namespace, and the pytest-xdist worker's (so
+    parallel workers never drop each other's)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker and not name.endswith(worker):
         name = f"{name}_{worker}"
     if TEST_NAMESPACE:
         name = name.replace("refmlm_test_", f"refmlm_test_{TEST_NAMESPACE}_", 1)
+    return name
+
+
+def recreate_database(server_url: str, name: str) -> str:
+    """Drop and create database ``namespaced(name)`` on the server; return its SQLAlchemy
+    URL."""
+    name = namespaced(name)
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))

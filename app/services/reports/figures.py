@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 
 from sqlalchemy import Connection, Engine, TextClause, text
 
@@ -128,11 +129,12 @@ class Reports:
     top_affiliates: list[TopAffiliate] | None  # only over a preset range's window
     payouts: list[PayoutRow]
 
-    @property
+    # Computed once per page (its tables ask for them on every row).
+    @cached_property
     def tiers(self) -> list[int]:
         return sorted({tier for row in self.sales for tier in row.commissions})
 
-    @property
+    @cached_property
     def sales_total(self) -> SalesRow:
         commissions: dict[int, Decimal] = {}
         for row in self.sales:
@@ -148,7 +150,7 @@ class Reports:
             sum((r.gross_commissions for r in self.sales), ZERO),
         )
 
-    @property
+    @cached_property
     def funnel_total(self) -> FunnelRow:
         return FunnelRow(
             self.range.start,
@@ -158,7 +160,7 @@ class Reports:
             sum((r.earnings for r in self.funnel), ZERO),
         )
 
-    @property
+    @cached_property
     def payout_totals(self) -> dict[tuple[str, str], tuple[int, Decimal]]:
         """(method, status) → (payouts, amount) over the range."""
         totals: dict[tuple[str, str], tuple[int, Decimal]] = {}
