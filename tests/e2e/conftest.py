@@ -69,7 +69,9 @@ def page(browser):
 def screenshot(page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    # caret="initial": Playwright's caret-hiding style, refused by the CSP, would make later
+    # htmx swaps report blocked inline styles in the console.
+    page.screenshot(path=str(path), full_page=True, caret="initial")
     return path
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from app.extensions import db
@@ -130,14 +131,14 @@ def test_without_javascript_a_tier_rate_and_a_settings_section_save(browser, liv
         page.locator("#tiers").get_by_label("Tier 2 rate (%)").fill("4.5")
         page.get_by_role("button", name="Save tier 2").click()
         page.wait_for_url(f"{live_server}/admin/tiers")
-        assert page.get_by_text("Tier 2: Saved.").is_visible()
+        expect(page.get_by_text("Tier 2: Saved.")).to_be_visible()
         assert page.locator("#tiers").get_by_label("Tier 2 rate (%)").input_value() == "4.5"
 
         page.goto(f"{live_server}/admin/settings")
         page.get_by_label("Minimum payout").fill("25.50")
         page.get_by_role("button", name="Save payouts").click()
         page.wait_for_url(f"{live_server}/admin/settings")
-        assert page.get_by_text("Payouts: Saved.").is_visible()
+        expect(page.get_by_text("Payouts: Saved.")).to_be_visible()
     finally:
         context.close()
     db.session.rollback()
