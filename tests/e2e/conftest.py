@@ -69,5 +69,26 @@ def page(browser):
 def screenshot(page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    # caret="initial": Playwright's caret-hiding style, refused by the CSP, would make later
+    # htmx swaps report blocked inline styles in the console.
+    page.screenshot(path=str(path), full_page=True, caret="initial")
     return path
+
+
+# Every visible form control, scrolled into view (through any scrolling box it sits in), must
+# lie inside the viewport and be the element found at its own centre (nothing covers it).
+_UNREACHABLE = """() => {
+  const controls = document.querySelectorAll('input:not([type=hidden]), select, textarea, button');
+  return [...controls].filter((el) => el.getClientRects().length).flatMap((el) => {
+    el.scrollIntoView({block: 'center', inline: 'center'});
+    const box = el.getBoundingClientRect();
+    const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+    const inside = box.left >= 0 && box.right <= window.innerWidth;
+    return inside && el.contains(hit) ? [] : [el.outerHTML.slice(0, 120)];
+  });
+}"""
+
+
+def unreachable_controls(page) -> list[str]:
+    """The form controls a visitor could not reach on this page at its viewport's width."""
+    return page.evaluate(_UNREACHABLE)
