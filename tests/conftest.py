@@ -20,6 +20,7 @@ from tests.factories import PASSWORD, make_user
 from tests.fake_stripe import fake_stripe  # noqa: F401 - a fixture for every test
 from tests.ledger_checks import assert_ledger_invariant
 from tests.pgbouncer import pgbouncer  # noqa: F401 - a fixture for every test
+from tests.replica import replica, replica_server  # noqa: F401 - fixtures for every test
 from tests.services_under_test import recreate_database, redis_url_for_tests, server_urls
 from tests.signing import LEMON_SECRET, STRIPE_CONNECT_SECRET, STRIPE_SECRET
 

@@ -117,9 +117,9 @@ def test_a_statement_run_past_the_prepare_threshold_follows_the_server_connectio
 
 
 def test_backups_run_on_the_direct_url(app, runner, tmp_path, pgbouncer, direct_url):
-    """pg_dump and pg_restore set session settings (an empty search_path among them), left
-    behind on the server connections through PgBouncer: verify would then count no tables in
-    the restored copy, and the app's next transactions would meet them."""
+    """pg_dump and pg_restore change session settings (pg_restore an empty search_path):
+    through PgBouncer they would stay on the server connections, verify would count no tables
+    in the restored copy, and the app's next transactions would meet pg_dump's settings."""
     make_user()
     made = runner.invoke(args=["backup", "--dir", str(tmp_path)])
     assert made.exit_code == 0, made.output
