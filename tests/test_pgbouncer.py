@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from app import create_app
 from app.config import sqlalchemy_url
 from app.extensions import db
 from app.models import Commission, Payout, User
@@ -114,6 +115,23 @@ def test_a_statement_run_past_the_prepare_threshold_follows_the_server_connectio
             assert found == user.id
             servers.add(server)
     assert len(servers) > 1
+
+
+def test_the_environment_turns_server_side_prepared_statements_off(app, monkeypatch):
+    monkeypatch.setenv("DATABASE_PREPARED_STATEMENTS", "false")
+    configured = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": app.config["REDIS_URL"],
+        }
+    )
+    with configured.app_context():
+        connection = db.engine.raw_connection()
+        try:
+            assert connection.driver_connection.prepare_threshold is None
+        finally:
+            connection.close()
+            db.engine.dispose()
 
 
 def test_backups_run_on_the_direct_url(app, runner, tmp_path, pgbouncer, direct_url):
