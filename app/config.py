@@ -24,6 +24,23 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
+def direct_database_url(config: Mapping[str, Any]) -> str:
+    """The URL for work that needs a database session of its own (migrations, ``pg_dump`` and
+    ``pg_restore``): ``DIRECT_DATABASE_URL`` when set, else the app's."""
+    return config["DIRECT_DATABASE_URL"] or config["SQLALCHEMY_DATABASE_URI"]
+
+
+def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The app's engine options; without ``DATABASE_PREPARED_STATEMENTS`` psycopg never
+    prepares a statement on the server (it does after five runs of one by default), which a
+    PgBouncer before 1.21 in transaction mode cannot follow from one server connection to the
+    next."""
+    options = dict(config["SQLALCHEMY_ENGINE_OPTIONS"])
+    if not config["DATABASE_PREPARED_STATEMENTS"]:
+        options["connect_args"] = {**options.get("connect_args", {}), "prepare_threshold": None}
+    return options
+
+
 def limiter_storage_url(redis_url: str) -> str:
     """Flask-Limiter (via `limits`) spells a Redis unix socket ``redis+unix://``."""
     if redis_url.startswith("unix://"):
@@ -91,6 +108,10 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = sqlalchemy_url(
             env.get("DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
         )
+        # Behind PgBouncer in transaction mode: a direct URL for migrations and backups, and
+        # no server-side prepared statements before PgBouncer 1.21 (docs/operations.md).
+        self.DIRECT_DATABASE_URL = sqlalchemy_url(env.get("DIRECT_DATABASE_URL", ""))
+        self.DATABASE_PREPARED_STATEMENTS = _bool("DATABASE_PREPARED_STATEMENTS", True)
         self.SQLALCHEMY_ENGINE_OPTIONS = {
             "pool_pre_ping": True,
             "pool_size": int(env.get("DB_POOL_SIZE", "5")),
