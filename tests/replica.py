@@ -1,6 +1,7 @@
 """A real streaming replica of the suite's PostgreSQL (the ``replica_server`` and ``replica``
 fixtures), as docs/operations.md sets one up for ``REPORTS_DATABASE_URL``, and
-``wait_for_replay`` for a test that reads on it what it wrote on the primary."""
+``wait_for_replay`` for a test that reads on it what it wrote on the primary (or
+``pause_replay`` / ``resume_replay`` for one that reads it before)."""
 
 from __future__ import annotations
 
@@ -203,3 +204,20 @@ def wait_for_replay(primary_url: str, replica_url: str, timeout: float = REPLAY_
                     f"the replica replayed up to {replayed}, not {target}, in {timeout} s"
                 )
             time.sleep(0.02)
+
+
+def pause_replay(replica_url: str) -> None:
+    """Pause the replica's replay, and wait until it has (a pause is only requested at first):
+    what the primary commits from now on stays off the replica until ``resume_replay``."""
+    with psycopg.connect(libpq_url(replica_url), autocommit=True) as replica:
+        replica.execute("SELECT pg_wal_replay_pause()")
+        deadline = time.monotonic() + 10
+        while replica.execute("SELECT pg_get_wal_replay_pause_state()").fetchone()[0] != "paused":
+            if time.monotonic() > deadline:
+                raise TimeoutError("the replica's replay did not pause")
+            time.sleep(0.02)
+
+
+def resume_replay(replica_url: str) -> None:
+    with psycopg.connect(libpq_url(replica_url), autocommit=True) as replica:
+        replica.execute("SELECT pg_wal_replay_resume()")

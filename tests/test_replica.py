@@ -3,7 +3,6 @@ commits is there after replay, in any database, and the replica takes no writes.
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 
 import psycopg
@@ -11,7 +10,7 @@ import pytest
 from psycopg import sql
 
 from tests.factories import make_chain, make_sale
-from tests.replica import wait_for_replay
+from tests.replica import pause_replay, resume_replay, wait_for_replay
 from tests.services_under_test import libpq_url, recreate_database, with_database
 
 
@@ -21,26 +20,17 @@ def _on(url: str, query: str, params: list | None = None) -> list[tuple]:
         return cursor.fetchall() if cursor.description else []
 
 
-def _pause_replay(url: str) -> None:
-    """Pause the replica's replay, and wait until it has (a pause is only requested at first)."""
-    _on(url, "SELECT pg_wal_replay_pause()")
-    deadline = time.monotonic() + 10
-    while _on(url, "SELECT pg_get_wal_replay_pause_state()") != [("paused",)]:
-        assert time.monotonic() < deadline, "the replica's replay did not pause"
-        time.sleep(0.02)
-
-
 def test_a_sale_committed_on_the_primary_is_on_the_replica_after_replay(app, replica):
     primary = app.config["SQLALCHEMY_DATABASE_URI"]
     _, buyer = make_chain(2)
-    _pause_replay(replica)
+    pause_replay(replica)
     try:
         sale_id = make_sale(buyer, "250.00")
         with pytest.raises(TimeoutError):
             wait_for_replay(primary, replica, timeout=0.5)
         assert _on(replica, "SELECT amount FROM sales WHERE id = %s", [sale_id]) == []
     finally:
-        _on(replica, "SELECT pg_wal_replay_resume()")
+        resume_replay(replica)
     wait_for_replay(primary, replica)
     assert _on(replica, "SELECT amount FROM sales WHERE id = %s", [sale_id]) == [
         (Decimal("250.00"),)

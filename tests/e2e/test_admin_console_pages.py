@@ -16,6 +16,7 @@ from app.jobs.queueing import get_queue
 from app.models import Commission, ReferralFlag
 from app.services.accounts.moderation import set_suspended
 from app.services.program.program import get_settings, list_tiers
+from app.services.reports.refresh import refresh_reports
 from tests.e2e.conftest import screenshot, unreachable_controls
 from tests.e2e.test_commission_journey import _log_in
 from tests.e2e.test_payouts_page import _fits
@@ -31,11 +32,11 @@ DESKTOP = {"width": 1280, "height": 800}
 SIMULATED = "/admin/tiers/simulate?max_tier=3&days=90&rate_1=12&rate_2=5&rate_3=2.5"
 
 # The pages screenshotted at 360 px and at desktop width (console-<name>-360.png and
-# console-<name>-desktop.png), and checked at 360 px with the others below. The reports page
-# is one more line here: "reports": "/admin/reports",
+# console-<name>-desktop.png), and checked at 360 px with the others below.
 SCREENSHOT_PAGES = {
     "settings": "/admin/settings",
     "tiers": SIMULATED,
+    "reports": "/admin/reports",
     "health": "/admin/health",
     "audit": "/admin/audit",
 }
@@ -64,6 +65,8 @@ def _console_data(app) -> dict[str, str]:
     db.session.commit()
     get_queue().enqueue(fail_loudly, "e2e")
     run_jobs(app)
+    refresh_reports()
+    db.session.commit()
     commission = db.session.scalars(select(Commission.id).where(Commission.user_id == dina.id))
     return {
         "email": boss.email,
@@ -99,6 +102,7 @@ def test_every_admin_page_fits_360_px_with_every_control_reachable(app, live_ser
         paths["user"]: "tr[data-flag], tr[data-payout], tr[data-audit]",
         "/admin/commissions": "tr[data-commission]",
         paths["commission"]: "#tier-path li, tr[data-entry]",
+        "/admin/reports": "svg.bar-chart rect",
         "/admin/audit": "tr[data-audit]",
         "/admin/health": 'tr[id^="parked-"]',
         "/admin/health/database": "#health-database table",

@@ -1,15 +1,18 @@
 """Reports: after a refresh each report equals the same figures computed from the base tables
 (and a hand-computed case); refreshes are harmless twice and one at a time; reads go through
-REPORTS_DATABASE_URL when it is set."""
+REPORTS_DATABASE_URL when it is set (a schema that shadows views; a real streaming replica)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from flask import Flask
 from sqlalchemy import select, text, update
 
 from app import create_app
@@ -28,7 +31,8 @@ from app.services.reports.figures import (
 )
 from app.services.reports.ranges import ReportRange, last_days, utc_today
 from app.services.reports.refresh import refresh_reports
-from tests.factories import make_payout, make_sale, make_user, set_program
+from tests.factories import make_chain, make_payout, make_sale, make_user, set_program
+from tests.replica import pause_replay, resume_replay, wait_for_replay
 from tests.report_queries import DIRECT_QUERIES
 
 
@@ -259,6 +263,18 @@ def test_a_refresh_while_another_runs_changes_nothing(app):
         other.join(10)
 
 
+@contextmanager
+def reports_from(app, url: str) -> Iterator[Flask]:
+    """``app`` with ``REPORTS_DATABASE_URL`` = ``url``, its engines closed after."""
+    reading = create_app({**app.config, "REPORTS_DATABASE_URL": url})
+    try:
+        yield reading
+    finally:
+        with reading.app_context():
+            for engine in db.engines.values():
+                engine.dispose()
+
+
 @pytest.fixture
 def reports_replica(app):
     """An app whose REPORTS_DATABASE_URL is the test database seen through a schema that
@@ -278,15 +294,10 @@ def reports_replica(app):
             {"day": utc_today()},
         )
     url = db.engine.url.update_query_dict({"options": "-csearch_path=replica_probe,public"})
-    replica = create_app(
-        {**app.config, "REPORTS_DATABASE_URL": url.render_as_string(hide_password=False)}
-    )
     try:
-        yield replica
+        with reports_from(app, url.render_as_string(hide_password=False)) as reading:
+            yield reading
     finally:
-        with replica.app_context():
-            for engine in db.engines.values():
-                engine.dispose()
         with db.engine.begin() as conn:
             conn.execute(text("DROP SCHEMA replica_probe CASCADE"))
 
@@ -301,3 +312,29 @@ def test_reports_read_through_the_reports_database_url(reports_replica):
         db.session.commit()
         assert read_reports(last_days(30)).sales_total.sales == 7
     assert read_reports(last_days(30)).sales_total.sales == 0
+
+
+def test_reports_on_a_streaming_replica_show_a_sale_once_its_refresh_is_replayed(app, replica):
+    """REPORTS_DATABASE_URL at a real replica: the figures are the replica's, so a refresh
+    committed on the primary shows on the page only once the replica has replayed it."""
+    primary = app.config["SQLALCHEMY_DATABASE_URI"]
+    _, buyer = make_chain(2)
+    _refreshed()
+    wait_for_replay(primary, replica)
+    with reports_from(app, replica) as reading:
+        pause_replay(replica)
+        try:
+            make_sale(buyer, "250.00", days_ago=1)
+            _refreshed()
+            assert read_reports(last_days(30)).sales_total.sales_amount == Decimal("250.00")
+            with reading.app_context():
+                before = read_reports(last_days(30))
+            assert before.sales_total.sales == 0
+        finally:
+            resume_replay(replica)
+        wait_for_replay(primary, replica)
+        with reading.app_context():
+            after = read_reports(last_days(30))
+    assert after.sales_total.sales_amount == Decimal("250.00")
+    assert after.sales_total.commissions == {1: Decimal("25.00")}
+    assert after.freshness.refreshed_at > before.freshness.refreshed_at
