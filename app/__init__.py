@@ -12,7 +12,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(test_config: dict | None = None) -> Flask:
     from app import cli, errors, input_guard, navigation, security
-    from app.config import Config, check_config, limiter_storage_url
+    from app.config import (
+        Config,
+        check_config,
+        database_binds,
+        engine_options,
+        limiter_storage_url,
+    )
     from app.extensions import csrf, db, htmx, limiter, login_manager, migrate
     from app.jobs import queueing
     from app.money import format_money, format_percent
@@ -27,10 +33,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     check_config(app.config)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     app.config["RATELIMIT_STORAGE_URI"] = limiter_storage_url(app.config["REDIS_URL"])
     if app.config["PROXY_FIX_X_FOR"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=1)
 
+    app.config["SQLALCHEMY_BINDS"] = database_binds(app.config)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     login_manager.init_app(app)

@@ -24,11 +24,41 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
+def direct_database_url(config: Mapping[str, Any]) -> str:
+    """The URL for work that needs a database session of its own (migrations, ``pg_dump`` and
+    ``pg_restore``): ``DIRECT_DATABASE_URL`` when set, else the app's."""
+    return config["DIRECT_DATABASE_URL"] or config["SQLALCHEMY_DATABASE_URI"]
+
+
+def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The app's engine options; without ``DATABASE_PREPARED_STATEMENTS`` psycopg never
+    prepares a statement on the server (it does after five runs of one by default), which a
+    PgBouncer before 1.21 in transaction mode cannot follow from one server connection to the
+    next."""
+    options = dict(config["SQLALCHEMY_ENGINE_OPTIONS"])
+    if not config["DATABASE_PREPARED_STATEMENTS"]:
+        options["connect_args"] = {**options.get("connect_args", {}), "prepare_threshold": None}
+    return options
+
+
 def limiter_storage_url(redis_url: str) -> str:
     """Flask-Limiter (via `limits`) spells a Redis unix socket ``redis+unix://``."""
     if redis_url.startswith("unix://"):
         return "redis+unix://" + redis_url[len("unix://") :]
     return redis_url
+
+
+# Flask-SQLAlchemy's bind key for the reports' reads (REPORTS_DATABASE_URL).
+REPORTS_BIND = "reports"
+
+
+def database_binds(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Flask-SQLAlchemy's extra engines: the reports' database (a read replica) when
+    ``REPORTS_DATABASE_URL`` is set, with the primary's pool options."""
+    url = config["REPORTS_DATABASE_URL"]
+    if not url:
+        return {}
+    return {REPORTS_BIND: {**config["SQLALCHEMY_ENGINE_OPTIONS"], "url": sqlalchemy_url(url)}}
 
 
 # Known to everyone, so production refuses it (check_config).
@@ -78,11 +108,17 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = sqlalchemy_url(
             env.get("DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
         )
+        # Behind PgBouncer in transaction mode: a direct URL for migrations and backups, and
+        # no server-side prepared statements before PgBouncer 1.21 (docs/operations.md).
+        self.DIRECT_DATABASE_URL = sqlalchemy_url(env.get("DIRECT_DATABASE_URL", ""))
+        self.DATABASE_PREPARED_STATEMENTS = _bool("DATABASE_PREPARED_STATEMENTS", True)
         self.SQLALCHEMY_ENGINE_OPTIONS = {
             "pool_pre_ping": True,
             "pool_size": int(env.get("DB_POOL_SIZE", "5")),
             "max_overflow": int(env.get("DB_MAX_OVERFLOW", "10")),
         }
+        # Where /admin/reports reads its views (a streaming replica); empty: the primary.
+        self.REPORTS_DATABASE_URL = env.get("REPORTS_DATABASE_URL", "")
         self.REDIS_URL = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
         self.RQ_QUEUES = [q.strip() for q in env.get("RQ_QUEUES", "default").split(",") if q]
         self.RQ_WORKER_CLASS = env.get("RQ_WORKER_CLASS", "fork")

@@ -8,8 +8,11 @@ from werkzeug.urls import iri_to_uri
 
 
 def wants_fragment() -> bool:
-    """An HTMX request that is not a boosted navigation wants only the fragment."""
-    return bool(request.htmx) and not request.htmx.boosted
+    """An HTMX request wants only the fragment, unless it is a boosted navigation or the
+    restore of a page from history (a back button after ``hx-push-url``: htmx swaps the
+    answer into the whole body)."""
+    htmx = request.htmx
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
 def render(page: str, fragment: str, status: int = 200, **context: object) -> Response:

@@ -14,6 +14,7 @@ NAV = (
     ("portal.commissions", "Commissions", "affiliate"),
     ("payouts.index", "Payouts", "affiliate"),
     ("admin.index", "Admin", "admin"),
+    ("admin.reports", "Reports", "admin"),
     ("admin.health", "Health", "admin"),
 )
 

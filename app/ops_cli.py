@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 from flask import current_app
 
+from app.config import direct_database_url
 from app.extensions import db
 from app.services.ops import audit
 from app.services.ops.archive import MOVES, archive_batch
@@ -39,7 +40,7 @@ def backup_command(ctx: click.Context, directory: Path | None) -> None:
     if ctx.invoked_subcommand is not None:
         return
     try:
-        backup = create_backup(current_app.config["SQLALCHEMY_DATABASE_URI"], _directory(directory))
+        backup = create_backup(direct_database_url(current_app.config), _directory(directory))
     except BackupError as exc:
         raise click.ClickException(str(exc)) from exc
     db.session.commit()
@@ -58,7 +59,7 @@ def verify_command(directory: Path | None, file: Path | None) -> None:
         file = newest_dump(_directory(directory))
         if file is None:
             raise click.ClickException("No backup to verify: the directory holds no dump.")
-    result = verify_backup(current_app.config["SQLALCHEMY_DATABASE_URI"], file)
+    result = verify_backup(direct_database_url(current_app.config), file)
     db.session.commit()
     if result.passed:
         click.echo(f"Backup verified: {file} restores {result.tables_checked} tables exactly.")

@@ -74,7 +74,9 @@ def build(app, users: int) -> list[str]:
     return buyers
 
 
-def insert_sales(app, buyers: list[str], n: int, prefix: str) -> list[str]:
+def insert_sales(app, buyers: list[str], n: int, prefix: str, days: int = 1) -> list[str]:
+    """N sales (10.00-99.99 USD) by ``buyers`` in turn, made yesterday (or spread evenly over
+    the ``days`` days up to yesterday)."""
     with app.app_context():
         raw = db.session.connection().connection.driver_connection
         at = datetime.now(UTC) - timedelta(days=1)
@@ -87,8 +89,9 @@ def insert_sales(app, buyers: list[str], n: int, prefix: str) -> list[str]:
         ):
             for i in range(n):
                 buyer, amount = buyers[i % len(buyers)], Decimal(1000 + i % 9000) / 100
+                day = at - timedelta(days=i % days)
                 copy.write_row(
-                    (f"{prefix}{i}", "stripe", f"pi_{prefix}{i}", buyer, amount, "USD", at)
+                    (f"{prefix}{i}", "stripe", f"pi_{prefix}{i}", buyer, amount, "USD", day)
                 )
         db.session.commit()
         db.session.execute(text("ANALYZE sales"))

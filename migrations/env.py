@@ -5,6 +5,8 @@ from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 config = context.config
 if config.config_file_name:
@@ -13,8 +15,12 @@ if config.config_file_name:
 logger = logging.getLogger("alembic.env")
 
 target_db = current_app.extensions["migrate"].db
+# A migration may need a session of its own (an autocommit block for CREATE INDEX
+# CONCURRENTLY, a session setting): DIRECT_DATABASE_URL, not PgBouncer, when set.
+direct_url = current_app.config["DIRECT_DATABASE_URL"]
+engine = create_engine(direct_url, poolclass=NullPool) if direct_url else target_db.engine
 config.set_main_option(
-    "sqlalchemy.url", target_db.engine.url.render_as_string(hide_password=False).replace("%", "%%")
+    "sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%")
 )
 
 
@@ -36,7 +42,7 @@ def run_migrations_online() -> None:
 
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", skip_empty_autogenerate)
-    with target_db.engine.connect() as connection:
+    with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
         with context.begin_transaction():
             context.run_migrations()

@@ -7,6 +7,7 @@ import os
 import re
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import text
@@ -18,6 +19,8 @@ from app.services.program.program import seed_program_defaults
 from tests.factories import PASSWORD, make_user
 from tests.fake_stripe import fake_stripe  # noqa: F401 - a fixture for every test
 from tests.ledger_checks import assert_ledger_invariant
+from tests.pgbouncer import pgbouncer  # noqa: F401 - a fixture for every test
+from tests.replica import replica, replica_server  # noqa: F401 - fixtures for every test
 from tests.services_under_test import recreate_database, redis_url_for_tests, server_urls
 from tests.signing import LEMON_SECRET, STRIPE_CONNECT_SECRET, STRIPE_SECRET
 
@@ -52,10 +55,9 @@ def server() -> tuple[str, str]:
     return server_urls()
 
 
-@pytest.fixture(scope="session")
-def app(server):
-    database_server, redis_server = server
-    database_url = recreate_database(database_server, f"refmlm_test_{_worker_suffix()}")
+def make_app(database_url: str, redis_server: str, **config: object) -> Flask:
+    """A test app on ``database_url`` and the suite's own database of ``redis_server``
+    (``config`` added), its database migrated to head."""
     app = create_app(
         {
             "TESTING": True,
@@ -71,6 +73,7 @@ def app(server):
             "STRIPE_SECRET_KEY": "",
             "STRIPE_API_BASE": "http://127.0.0.1:9",
             "FERNET_KEYS": TEST_FERNET_KEY,
+            **config,
         }
     )
     app.test_client_class = IsolatedClient
@@ -78,6 +81,13 @@ def app(server):
         upgrade()
         db.session.remove()
     return app
+
+
+@pytest.fixture(scope="session")
+def app(server):
+    database_server, redis_server = server
+    database_url = recreate_database(database_server, f"refmlm_test_{_worker_suffix()}")
+    return make_app(database_url, redis_server)
 
 
 _TABLES = (

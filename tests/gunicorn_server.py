@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 
 import requests
 
-from tests.services_under_test import ROOT
+from tests.services_under_test import ROOT, free_port, stop_process
 
 _START_TIMEOUT = 60  # seconds
 
@@ -28,27 +27,12 @@ class Served:
     pid: int  # gunicorn's master process
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
 @contextlib.contextmanager
 def gunicorn(app, *, workers: int = 1, threads: int = 1, **env: str) -> Iterator[Served]:
     """Serve ``create_app()`` configured like ``app`` (its database, Redis, secret and webhook
     secrets, unless ``env`` says otherwise) once it answers; always stopped on exit, its log
     printed (pytest shows it when a test fails)."""
-    port = _free_port()
+    port = free_port()
     environ = {
         **os.environ,
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
@@ -86,6 +70,6 @@ def gunicorn(app, *, workers: int = 1, threads: int = 1, **env: str) -> Iterator
                     time.sleep(0.05)
             yield served
         finally:
-            _stop(process)
+            stop_process(process)
             log.seek(0)
             sys.stdout.write(log.read().decode(errors="replace")[-4000:])

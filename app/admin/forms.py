@@ -28,6 +28,7 @@ from app.services.money.sale_entry import paid_on_problem
 from app.services.payouts.approvals import MAX_REASON_LENGTH
 from app.services.payouts.payouts import METHOD_NAMES
 from app.services.payouts.settlement import MAX_REFERENCE_LENGTH
+from app.services.reports.ranges import PRESETS, ReportRange, last_days, range_problem
 
 PAYOUT_STATUSES = sorted(PAYOUT_TRANSITIONS.statuses)
 FORM_EXPIRED = "The form expired: reload the page and try again."
@@ -168,3 +169,38 @@ class AuditFilterForm(FlaskForm):
         start = self.created_from.data
         if field.data and start and field.data < start:
             raise ValidationError("The end date is before the start date.")
+
+
+class ReportRangeForm(FlaskForm):
+    """The reports' dates (a GET form: no CSRF): the last 30, 90 or 365 days, or from … to."""
+
+    class Meta:
+        csrf = False
+
+    period = SelectField(
+        "Period",
+        choices=[SelectChoice(str(days), f"Last {days} days") for days in PRESETS]
+        + [SelectChoice("custom", "From … to")],
+        default=str(PRESETS[0]),
+    )
+    start = DateField("From", validators=[Optional()])
+    end = DateField("To", validators=[Optional()])
+
+    def validate(self, extra_validators=None) -> bool:
+        if not super().validate(extra_validators):
+            return False
+        if self.period.data != "custom":
+            return True
+        if not (self.start.data and self.end.data):
+            self.end.errors.append("Give the first and the last day.")
+            return False
+        if problem := range_problem(self.start.data, self.end.data):
+            self.end.errors.append(problem)
+            return False
+        return True
+
+    def report_range(self) -> ReportRange:
+        """The range asked for (a validated form, or the default one)."""
+        if self.period.data == "custom":
+            return ReportRange(self.start.data, self.end.data)
+        return last_days(int(self.period.data))

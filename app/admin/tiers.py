@@ -131,7 +131,7 @@ def add_tier():
 def simulate_tiers():
     """What the last 30/90 days of sales would pay under the draft rates and max tier, beside
     what they paid. Reads only. HTMX: the simulator panel; otherwise the tier page with it."""
-    draft = request.args.to_dict()
+    draft = _with_row_edit(request.args.to_dict())
     context = _context(draft=draft)
     context["draft_levels"] = levels = max(context["draft_levels"], _int(draft, "max_tier"))
     try:
@@ -141,6 +141,16 @@ def simulate_tiers():
         return render(PAGE, SIMULATOR, status=422, **context)
     context["simulation"] = simulator.simulate(rates, max_tier, days)
     return render(PAGE, SIMULATOR, **context)
+
+
+def _with_row_edit(args: dict[str, str]) -> dict[str, str]:
+    """The draft with the rate being typed in a tier's row (``edited_level`` and the row's
+    ``commission_rate``, sent with the simulator's form as the admin types), so the
+    simulator follows the editor."""
+    level, typed = args.pop("edited_level", ""), args.pop("commission_rate", None)
+    if typed is not None and is_whole(level) and len(level) <= 2:
+        args[f"rate_{int(level)}"] = typed
+    return args
 
 
 def _int(args: dict[str, str], name: str) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import current_app
 from rq.cron import CronScheduler
 
+from app.config import direct_database_url
 from app.extensions import db
 from app.services.ops.backups import BackupError, create_backup, verify_backup
 
@@ -20,7 +21,7 @@ def run_backup_job() -> str:
     failed verification fails the job (it shows among the failed jobs) with the
     differences. Run twice, it makes two dumps: harmless, the directory's retention keeps
     what it keeps."""
-    url = current_app.config["SQLALCHEMY_DATABASE_URI"]
+    url = direct_database_url(current_app.config)
     backup = create_backup(url, Path(current_app.config["BACKUP_DIR"]))
     db.session.commit()
     result = verify_backup(url, backup.dump)

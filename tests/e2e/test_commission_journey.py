@@ -56,5 +56,5 @@ def test_admin_sale_reaches_three_tiers_of_uplines(app, live_server, page):
         assert page.locator('[data-stat="pending"]').inner_text() == amount
         screenshot(page, f"commission-2-tier-{tier}-dashboard")
     page.goto(f"{live_server}/commissions")
-    assert page.locator("svg.earnings-chart rect").count() == 1
+    assert page.locator("svg.bar-chart rect").count() == 1
     screenshot(page, "commission-3-chart")

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.jobs.payouts import enqueue_sends_job, send_payout_job
 from app.jobs.queueing import get_queue, get_redis
+from app.jobs.reports import refresh_reports_job
 from app.jobs.scheduled_payouts import register, run_scheduled_payouts_job
 from app.jobs.worker import build_worker
 from app.models import AuditEntry, LedgerEntry, Payout, User
@@ -390,7 +391,8 @@ def test_a_run_waits_for_a_payout_being_made_and_pays_only_what_is_left(app):
     assert balances(user.id).available == 0
 
 
-def test_the_scheduler_process_enqueues_the_run_when_it_starts(app):
+def test_the_scheduler_process_enqueues_its_interval_jobs_when_it_starts(app):
+    """The scheduled payouts and the reports' refresh both run once at start."""
     env = {
         **os.environ,
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
@@ -399,9 +401,10 @@ def test_the_scheduler_process_enqueues_the_run_when_it_starts(app):
     scheduler = subprocess.Popen([sys.executable, "scheduler.py"], cwd=ROOT, env=env)
     try:
         deadline = time.monotonic() + 30
-        while get_queue().count == 0 and time.monotonic() < deadline:
+        while get_queue().count < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
         scheduler.terminate()
         assert scheduler.wait(timeout=30) == 0
-    assert [job.func for job in get_queue().get_jobs()] == [run_scheduled_payouts_job]
+    jobs = {job.func for job in get_queue().get_jobs()}
+    assert jobs == {run_scheduled_payouts_job, refresh_reports_job}

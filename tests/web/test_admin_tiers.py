@@ -166,3 +166,18 @@ def test_a_bad_draft_is_a_422_with_its_errors(client, admin, headers):
     assert answer.status_code == 422 and ("<html" in body) == (not headers)
     assert "A whole number from 1 to 10." in body and "The last 30 or 90 days." in body
     assert "Enter a number" in body
+
+
+def test_the_rate_typed_in_a_row_is_the_simulators_draft_for_its_tier(client, admin):
+    d = make_chain(4)[-1]
+    make_sale(d, "200.00", days_ago=2)
+    page = client.get("/admin/tiers").get_data(as_text=True)
+    assert 'hx-get="/admin/tiers/simulate?edited_level=1"' in page
+    # What the row's input sends: its own value beside the simulator's form.
+    query = (
+        "/admin/tiers/simulate?edited_level=1&commission_rate=12"
+        "&max_tier=2&days=30&rate_1=10&rate_2=5"
+    )
+    body = client.get(query, headers=HX).get_data(as_text=True)
+    assert "34.00 USD" in body and "17.00 %" in body  # draft: 12 + 5 %
+    assert 'id="draft-rate_1" name="rate_1" value="12"' in body

@@ -37,6 +37,13 @@ def test_boosted_navigation_gets_the_full_page(client):
     assert "<!doctype html>" in response.get_data(as_text=True)
 
 
+def test_a_page_restored_from_history_is_the_full_page(client):
+    """Back to a URL that hx-push-url pushed: htmx asks for it again (no history cache) and
+    puts the answer in place of the whole body."""
+    response = client.get("/", headers={**HX, "HX-History-Restore-Request": "true"})
+    assert "<!doctype html>" in response.get_data(as_text=True)
+
+
 def test_pages_send_a_strict_content_security_policy(client):
     response = client.get("/")
     assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY

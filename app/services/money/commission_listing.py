@@ -11,6 +11,7 @@ from decimal import Decimal
 from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.orm import aliased
 
+from app.charts import BarChart, Series, colour
 from app.extensions import db
 from app.models import Commission, Sale, User
 from app.pagination import Cursor
@@ -139,6 +140,19 @@ class MonthlyEarnings:
             m: sum((self.amounts.get((m, t), Decimal(0)) for t in self.tiers), Decimal(0))
             for m in self.months
         }
+
+    def chart(self, currency: str) -> BarChart:
+        return BarChart(
+            id="earnings",
+            title=f"Commissions earned per month over the last {len(self.months)} months, by tier",
+            labels=[m.strftime("%b") for m in self.months],
+            titles=[m.strftime("%b %Y") for m in self.months],
+            series=[Series(f"Tier {t}", colour(t)) for t in self.tiers],
+            values=[
+                [self.amounts.get((m, t), Decimal(0)) for t in self.tiers] for m in self.months
+            ],
+            currency=currency,
+        )
 
 
 def monthly_earnings(user_id: str, months: int = 12, today: date | None = None) -> MonthlyEarnings:
