@@ -94,6 +94,8 @@ class Sale(IdMixin, TimestampMixin, Base):
             postgresql_where=text("buyer_id IS NULL AND customer_id IS NOT NULL"),
         ),
         Index("ix_sales_subscription", "provider", "subscription_id", "occurred_at"),
+        # The what-if simulator's window (the sales of the last 30 or 90 days).
+        Index("ix_sales_occurred_at", "occurred_at"),
         Index(
             "ix_sales_unattributed",
             "occurred_at",
