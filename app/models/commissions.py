@@ -95,6 +95,8 @@ class Commission(HasStatus, IdMixin, TimestampMixin, Base):
         Index("ix_commissions_user_id_created_at", user_id, "created_at", "id"),
         Index("ix_commissions_status", status),
         Index("ix_commissions_payout_id", payout_id),
+        # The what-if simulator's window: commissions payable since its start.
+        Index("ix_commissions_payable_at", "payable_at"),
         CheckConstraint(
             "(cancelled_at IS NULL) = (cancel_reason IS NULL)", name="cancel_reason_with_time"
         ),

@@ -20,6 +20,9 @@ sale by sale instead, from each sale's first commission. The buyers' referral ro
 say who earns at each tier: a commission at tier N of a sale is paid through its buyer's
 referral at tier N (accrual writes it so, referrals cannot be rewired; receipts read the
 chain the same way). Totals by tier and by affiliate come from one grouping of those rows.
+The window is read through indexes: its sales by payment time, its commissions by when they
+become payable, which is never before their sale's payment (the hold period, 0 days or more,
+counts from it), so older commissions are never read.
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ def _replay(tiers: int, paying: tuple[int, ...]) -> TextClause:
                    {_draft_sums("c.base_amount", levels, paying, " FILTER (WHERE c.tier = 1)")}
                        AS draft
             FROM commissions c JOIN sales s ON s.id = c.sale_id
-            WHERE {_IN_WINDOW}
+            WHERE c.payable_at >= :since AND {_IN_WINDOW}
             GROUP BY s.buyer_id
         ),
         buyers AS (
