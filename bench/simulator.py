@@ -8,8 +8,8 @@ raised, a fourth tier's rate, max tier 3) over the 30- and 90-day windows, timed
 times each, beside the least the database must do: one ``SELECT`` summing the window's
 commissions by tier. ``--history`` adds older sales (92 to 791 days ago) with their
 commissions, written directly as ``bench/reports.py`` does, outside both windows; the
-windows are then timed again without the indexes that read them (migration 0019). The load average
-is printed with each row (the machine may be shared). Loopback only.
+windows are then timed again without the indexes that read them (migration 0019). The load
+average is printed with each row (the machine may be shared). Loopback only.
 """
 
 from __future__ import annotations
