@@ -36,7 +36,7 @@ def test_a_new_tier_rate_tried_saved_and_paid_on_the_next_sale(app, live_server,
     simulator = page.locator("#simulator")
     row.get_by_label("Tier 1 rate (%)").fill("12")  # the simulator follows the row's draft
     simulator.get_by_text("Last 30 days: 200.00 USD of sales").wait_for()
-    assert simulator.get_by_label("Tier 1 rate (%)").input_value() == "12"
+    assert simulator.get_by_label("Draft tier 1 rate (%)", exact=True).input_value() == "12"
     assert _rows(simulator.locator("table").nth(0)) == [
         ["Tier 1", "20.00 USD", "24.00 USD", "4.00 USD"],
         ["Tier 2", "10.00 USD", "10.00 USD", "0.00 USD"],
