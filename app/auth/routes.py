@@ -2,9 +2,11 @@ import time
 
 from flask import flash, redirect, request, session, url_for
 from flask_login import current_user, login_remembered, login_required, login_user, logout_user
+from flask_wtf.csrf import CSRFError
 
 from app.auth import bp
 from app.auth.forms import LoginForm, PasswordForm, RegisterForm
+from app.errors import handle_http_exception
 from app.extensions import db
 from app.htmx import redirect_to, render, render_form
 from app.services.accounts.accounts import (
@@ -136,6 +138,20 @@ def logout():
     logout_user()  # after clear(): it asks for the remember-me cookie to be deleted
     flash("You are logged out.", "info")
     return redirect(url_for("main.home"))
+
+
+@bp.errorhandler(CSRFError)
+def expired_form(exc: CSRFError):
+    """A log-out form that expired (its session ended, or the app restarted with another
+    key) is not an error page: a visitor already logged out is told so, and a signed-in
+    user is asked to confirm with a fresh form (a log-out still needs a valid token, so
+    another site cannot log anyone out). Every other form: the usual answer."""
+    if request.endpoint != "auth.logout":
+        return handle_http_exception(exc)
+    if not current_user.is_authenticated:
+        flash("You are logged out.", "info")
+        return redirect(url_for("main.home"))
+    return render("auth/logout.html", "auth/logout.html")
 
 
 @bp.get("/account")

@@ -254,3 +254,24 @@ def test_a_registration_writes_the_chain_in_one_transaction(client):
         select(Referral.tier, Referral.referrer_id).where(Referral.referred_user_id == new.id)
     ).all()
     assert sorted(tiers) == [(1, middle.id), (2, root.id)]
+
+
+def test_logging_out_from_an_expired_page_never_shows_an_error(client):
+    # The session is gone (expired, or cleared): the visitor is logged out already.
+    answer = client.post("/logout", data={"csrf_token": "from-a-session-that-ended"})
+    assert answer.status_code == 302 and answer.headers["Location"] == "/"
+    assert "You are logged out." in client.get("/").get_data(as_text=True)
+    # Signed in, with a form from an older session: asked again with a fresh form, and
+    # nothing is done until then (another site cannot log anyone out).
+    make_user(email="me@example.com")
+    log_in(client, "me@example.com")
+    answer = client.post("/logout", data={"csrf_token": "from-a-session-that-ended"})
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "Log out?" in body
+    assert client.get("/dashboard").status_code == 200
+    fresh = re.search(r'name="csrf_token" value="([^"]+)"', body).group(1)
+    assert client.post("/logout", data={"csrf_token": fresh}).status_code == 302
+    assert client.get("/dashboard").status_code == 302
+    # Any other form with an expired token keeps the usual answer.
+    refused = client.post("/login", data={"csrf_token": "stale", "email": "a@b.c"})
+    assert refused.status_code == 400 and "This form has expired" in refused.get_data(as_text=True)
