@@ -16,3 +16,11 @@ def test_home_page_renders_with_htmx_loaded(live_server, page):
     path = screenshot(page, "home")
     assert path.stat().st_size > 1000
     assert errors == []  # no CSP violations or script errors
+
+
+def test_a_checkbox_sits_beside_its_label(live_server, page):
+    page.goto(live_server + "/login")
+    box = page.get_by_label("Remember me").bounding_box()
+    label = page.locator("label[for=remember]").bounding_box()
+    assert label["x"] > box["x"] + box["width"]  # to its right ...
+    assert label["y"] < box["y"] + box["height"] and box["y"] < label["y"] + label["height"]
