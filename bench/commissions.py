@@ -27,16 +27,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flask_migrate import upgrade
 from sqlalchemy import text
 
-from app import create_app
 from app.extensions import db
 from app.services.accounts import accounts
 from app.services.accounts.passwords import hash_password
 from app.services.money.commissions import accrue_sales
 from app.services.network.network_generator import generate_network
 from bench.loadgen import ROOT, pct, post_bytes, request_bytes, run, serve
+from bench.scratch import migrated_app
 from tests.services_under_test import recreate_database, server_urls
 from tests.signing import STRIPE_SECRET, stripe_checkout, stripe_event, stripe_headers
 
@@ -220,9 +219,7 @@ def main() -> int:
     args = parser.parse_args()
     server_url, redis_url = server_urls()
     url = recreate_database(server_url, "refmlm_bench")
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis_url})
-    with app.app_context():
-        upgrade()
+    app = migrated_app(url, redis_url)
     buyers = build(app, args.users)
     print(f"<!-- {args.users:,} users, {len(buyers):,} possible buyers at depth ≥ 3 -->")
     print("| what | least the machine must do | ours | ratio |")

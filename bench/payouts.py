@@ -29,17 +29,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flask_migrate import upgrade
 from rq.job import Job
 from sqlalchemy import text
 
-from app import create_app
 from app.extensions import db
 from app.jobs.payouts import enqueue_sends_job, request_sends
 from app.jobs.queueing import get_queue
 from app.jobs.scheduled_payouts import run_scheduled_payouts_job
 from app.providers.fake_stripe.server import DEFAULT_API_KEY
 from bench.loadgen import ROOT
+from bench.scratch import migrated_app
 from tests.services_under_test import recreate_database, redis_url_for_tests, server_urls
 
 BUILD = [
@@ -275,10 +274,8 @@ def main() -> int:
     server_url, redis_server = server_urls()
     redis_url = redis_url_for_tests(redis_server)
     url = recreate_database(server_url, "refmlm_bench_payouts")
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis_url})
-    with app.app_context():
-        upgrade()
-        app.extensions["redis"].flushdb()
+    app = migrated_app(url, redis_url)
+    app.extensions["redis"].flushdb()
     built = build(app, args.affiliates)
     print(f"<!-- {args.affiliates:,} affiliates + their buyers built in {built:.0f} s -->")
     print("| what | least the machine must do | ours | ratio |")

@@ -24,14 +24,13 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flask_migrate import upgrade
 
-from app import create_app
 from app.extensions import db
 from app.models import User
 from app.services.accounts import accounts
 from app.services.accounts.passwords import hash_password
 from app.services.network.network_generator import generate_network
+from bench.scratch import migrated_app
 from tests.services_under_test import recreate_database, server_urls
 
 RAW_USER = """
@@ -119,9 +118,7 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|")
     for n in args.users:
         url = recreate_database(server, "refmlm_bench")
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis_url})
-        with app.app_context():
-            upgrade()
+        app = migrated_app(url, redis_url)
         built = build(app, n, password_hash)
         rng = random.Random(n)
         service = time_service(app, n, args.samples, password_hash, rng)

@@ -24,14 +24,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flask_migrate import upgrade
 from sqlalchemy import text
 
-from app import create_app
 from app.extensions import db
 from app.services.money.commissions import accrue_sales
 from app.services.program.simulator import simulate
 from bench.commissions import RAW, build, insert_sales, time_batches
+from bench.scratch import migrated_app
 from tests.services_under_test import recreate_database, server_urls
 
 WINDOW_INDEXES = ("ix_sales_occurred_at", "ix_commissions_payable_at")
@@ -89,10 +88,7 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=7)
     args = parser.parse_args()
     server_url, redis_url = server_urls()
-    url = recreate_database(server_url, "refmlm_bench_simulator")
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis_url})
-    with app.app_context():
-        upgrade()
+    app = migrated_app(recreate_database(server_url, "refmlm_bench_simulator"), redis_url)
     buyers = build(app, args.users)
     sale_ids = insert_sales(app, buyers, args.sales, "s")
     accrued = time_batches(app, sale_ids, accrue_sales)
