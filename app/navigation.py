@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Flask, current_app
 from flask_login import current_user
 
+from app.services.program.identity import program_name
+
 # (endpoint, label, audience). Links whose blueprint is not registered are left out.
 NAV = (
     ("main.home", "Home", "anonymous"),
@@ -34,4 +36,4 @@ def nav_items() -> list[tuple[str, str]]:
 
 
 def init_app(app: Flask) -> None:
-    app.context_processor(lambda: {"nav_items": nav_items})
+    app.context_processor(lambda: {"nav_items": nav_items, "program_name": program_name})
