@@ -49,7 +49,9 @@ def _keep_this_session() -> None:
 
 def _refused(page: str, fragment: str, form, refused: Throttled, **context):
     form.form_errors.append(refused.message)
-    return render_form(page, fragment, form, status=refused.status, **context)
+    response = render_form(page, fragment, form, status=refused.status, **context)
+    response.headers["Retry-After"] = str(refused.retry_after)
+    return response
 
 
 @bp.route("/register", methods=["GET", "POST"])
