@@ -46,7 +46,7 @@ def try_again_in(seconds: float) -> str:
     """When to try again, as a message says it: "in 45 seconds", "in 3 minutes", "in 2 hours"
     (rounded up, so that trying at that time works)."""
     seconds = max(1, math.ceil(seconds))
-    if seconds < 60:
+    if seconds <= 90:
         count, unit = seconds, "second"
     elif seconds <= 90 * 60:
         count, unit = math.ceil(seconds / 60), "minute"
