@@ -201,8 +201,9 @@ def end_other_sessions():
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
 def password():
-    """Change the password. Every submission counts against the user's limit (it may check
-    the current password); all its errors come back together in one answer (422)."""
+    """Change the password. Every submission is counted before the current password is
+    checked, and given back unless it was wrong; all the errors come back together in one
+    answer (422)."""
     form = PasswordForm()
     page, fragment = "auth/password.html", "auth/_password_form.html"
     if not form.is_submitted():
