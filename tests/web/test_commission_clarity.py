@@ -80,6 +80,10 @@ def test_each_status_reads_as_the_affiliate_sees_it_and_agrees_with_the_dashboar
     for name in ("in hold", "available", "held for review", "paid", "cancelled"):
         assert f">{name}" in legend
 
+    for sale_id, shown in ((available, "available"), (in_hold, f"in hold until {hold_end}")):
+        receipt = client.get(f"/commissions/{_commission_of(sale_id).id}").get_data(as_text=True)
+        assert f'data-receipt="status">{shown}<' in receipt
+
     dashboard = client.get("/dashboard").get_data(as_text=True)
     for state, stat in (("available", "available"), ("in_hold", "pending"), ("held", "held")):
         listed = client.get(f"/commissions?status={state}").get_data(as_text=True)
