@@ -26,15 +26,15 @@ class State:
 
 
 STATES = (
-    State(IN_HOLD, "In hold", "the sale's hold period (counted from the sale date) is not over; "
+    State(IN_HOLD, "In hold", "The sale's hold period (counted from the sale date) is not over; "
           "a refund in that time reduces or cancels it"),
-    State(AVAILABLE, "Available", "the hold period is over: it counts in your available balance "
+    State(AVAILABLE, "Available", "The hold period is over: it counts in your available balance "
           "and goes into your next payout"),
-    State(HELD, "Held for review", "the sale or sign-up was flagged; an admin releases it "
+    State(HELD, "Held for review", "The sale or sign-up was flagged; an admin releases it "
           "(back to the hold period or available) or cancels it"),
-    State(PAID, "Paid", "sent to you in a payout; a later refund is taken back from a later "
+    State(PAID, "Paid", "Sent to you in a payout; a later refund is taken back from a later "
           "payout (clawed back)"),
-    State(CANCELLED, "Cancelled", "refunded in full, lost in a dispute, or cancelled by an admin: "
+    State(CANCELLED, "Cancelled", "Refunded in full, lost in a dispute, or cancelled by an admin: "
           "it earns nothing"),
 )  # fmt: skip
 
