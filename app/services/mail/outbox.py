@@ -172,5 +172,16 @@ def reclaim_stale(timeout: timedelta = SENDING_TIMEOUT) -> int:
     return result.rowcount
 
 
+def recent_mails(limit: int = 100) -> list[OutboxMail]:
+    """The newest mails first, for /dev/mail."""
+    return list(
+        db.session.scalars(
+            select(OutboxMail)
+            .order_by(OutboxMail.created_at.desc(), OutboxMail.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
