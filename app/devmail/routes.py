@@ -8,8 +8,7 @@ from app.services.mail.outbox import recent_mails
 # The HTML part alone, framed by /dev/mail/<id> only: no script, no request anywhere (a
 # mail's remote images stay unloaded), its inline styles allowed.
 HTML_PART_POLICY = (
-    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-    "frame-ancestors 'self'"
+    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 )
 
 
