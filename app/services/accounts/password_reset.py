@@ -38,18 +38,19 @@ def request_password_reset(email: str, ip_hash: str | None) -> None:
     user = find_user_by_email(email)
     if user is None:
         # The same rendering a real request does, so timing does not tell the two apart.
-        render_mail("password_reset", _mail_context(User(username="", email=email), "x"))
+        stand_in = User(username=email.partition("@")[0], email=email)
+        render_mail("password_reset", {**_mail_context("stand-in"), "user": stand_in})
         audit.record("auth.password_reset_unknown_email", ip_hash=ip_hash)
         db.session.flush()
         return
     token = make_token(PURPOSE, {"u": user.id, "p": fingerprint(user.password_hash)})
-    queue_mail(user, "password_reset", context=_mail_context(user, token))
+    queue_mail(user, "password_reset", context=_mail_context(token))
     audit.record_own("user.password_reset_requested", user.id, ip_hash)
 
 
-def _mail_context(user: User, token: str) -> dict:
+def _mail_context(token: str) -> dict:
     return {
-        "url": absolute_url("auth.reset_password", token=token),
+        "url": absolute_url("auth.reset_password_with_link", token=token),
         "minutes": RESET_LINK_MAX_AGE // 60,
     }
 
