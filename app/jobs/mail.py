@@ -44,4 +44,6 @@ def send_mail_job(mail_id: str) -> str:
         outbox.record_sent(mail)
     status = mail.status
     db.session.commit()
+    if status == "dead":
+        current_app.logger.error("Mail %s given up: %s", mail_id, mail.last_error)
     return status

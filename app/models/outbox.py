@@ -34,7 +34,7 @@ OUTBOX_TRANSITIONS = Transitions(
         # Refused for now (or its worker died mid-send): tried again at next_attempt_at.
         "failed": frozenset({"sending", "dead"}),
         "sent": frozenset(),
-        # Refused for good, or out of attempts: left for a person to look at.
+        # Refused for good, or out of attempts: logged as an error, the row keeps last_error.
         "dead": frozenset(),
     },
 )
