@@ -117,8 +117,7 @@ def test_a_permanent_refusal_is_dead_at_once(app, smtp_server):
     smtp_server.refuse, smtp_server.refusal = 1, "550 5.1.1 No such mailbox"
     mail_id = _queue_welcome(make_user())
     assert send_mail_job(mail_id) == "dead"
-    _make_due_fails = _mail(mail_id)
-    assert "550" in _make_due_fails.last_error
+    assert "550" in _mail(mail_id).last_error
     assert sweep(older_than=timedelta(0)) is False  # never tried again
 
 
