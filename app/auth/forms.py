@@ -62,3 +62,39 @@ class PasswordForm(FlaskForm):
             EqualTo("new_password", "The passwords differ."),
         ],
     )
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(
+        "Email", validators=[DataRequired("Enter your email address."), MaxLength(254)]
+    )
+
+
+class ResetPasswordForm(FlaskForm):
+    new_password = PasswordField(
+        "New password", validators=[DataRequired("Choose a new password."), Length(max=256)]
+    )
+    confirm = PasswordField(
+        "Confirm new password",
+        validators=[
+            DataRequired("Type the new password again."),
+            EqualTo("new_password", "The passwords differ."),
+        ],
+    )
+
+
+class EmailChangeForm(FlaskForm):
+    new_email = EmailField(
+        "New email address",
+        validators=[
+            DataRequired("Enter the new address."),
+            MaxLength(254),
+            Email(
+                "Enter a valid email address, like name@example.com.", check_deliverability=False
+            ),
+        ],
+    )
+    current_password = PasswordField(
+        "Current password",
+        validators=[DataRequired("Enter your current password."), MaxLength(256)],
+    )

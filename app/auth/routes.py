@@ -5,7 +5,7 @@ from flask_login import current_user, login_remembered, login_required, login_us
 from flask_wtf.csrf import CSRFError
 
 from app.auth import bp
-from app.auth.forms import LoginForm, PasswordForm, RegisterForm
+from app.auth.forms import EmailChangeForm, LoginForm, PasswordForm, RegisterForm
 from app.errors import handle_http_exception
 from app.extensions import db
 from app.htmx import redirect_to, render, render_form
@@ -183,7 +183,7 @@ def expired_form(exc: CSRFError):
 @bp.get("/account")
 @login_required
 def account():
-    return render("auth/account.html", "auth/_sessions.html")
+    return render("auth/account.html", "auth/_sessions.html", form=EmailChangeForm())
 
 
 @bp.post("/account/sessions/end-others")

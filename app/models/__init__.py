@@ -7,6 +7,7 @@ from app.models.commissions import COMMISSION_TRANSITIONS, Commission
 from app.models.downline import BranchEarning, DownlineCount
 from app.models.flags import FLAG_REASONS, FLAG_TRANSITIONS, ReferralFlag
 from app.models.ledger import LEDGER_KINDS, LedgerEntry
+from app.models.outbox import MAIL_CATEGORIES, OUTBOX_TRANSITIONS, OutboxMail
 from app.models.payout_accounts import PayoutAccount
 from app.models.payouts import PAYMENT_METHODS, PAYOUT_TRANSITIONS, Payout, PayoutApproval
 from app.models.program import PAYOUT_FREQUENCIES, MLMTier, ReferralProgramSettings
@@ -20,6 +21,8 @@ __all__ = [
     "FLAG_REASONS",
     "FLAG_TRANSITIONS",
     "LEDGER_KINDS",
+    "MAIL_CATEGORIES",
+    "OUTBOX_TRANSITIONS",
     "PAYMENT_METHODS",
     "PAYOUT_FREQUENCIES",
     "PAYOUT_TRANSITIONS",
@@ -36,6 +39,7 @@ __all__ = [
     "InvalidTransition",
     "LedgerEntry",
     "MLMTier",
+    "OutboxMail",
     "Payout",
     "PayoutAccount",
     "PayoutApproval",

@@ -15,6 +15,7 @@ from app.models.base import new_id
 from app.services.accounts.emails import normalize_email
 from app.services.accounts.passwords import hash_password, needs_rehash, verify_password
 from app.services.accounts.sessions import end_all_sessions
+from app.services.mail.outbox import queue_mail
 from app.services.money.fraud import flag_suspicious_referral
 from app.services.network.referral_codes import generate_referral_code, normalize_code
 from app.services.network.referrals import write_referral_chain
@@ -176,7 +177,8 @@ def register_user(
     sign-ups allowed, the password rules, then the taken email) and raises
     ``RegistrationRejected`` with a message per field, writing nothing. The unique indexes stay
     the last line against a concurrent duplicate; after a rejection the caller rolls the
-    session back. Suspicious referrals are flagged, not refused. Audited. Flushes only.
+    session back. Suspicious referrals are flagged, not refused. Audited; the welcome mail (with
+    the shared link) is queued in the same transaction. Flushes only.
     """
     errors, referrer = check_registration(
         username=username, email=email, password=password, referral_code=referral_code
@@ -206,6 +208,7 @@ def register_user(
     )
     if referrer is not None:
         flag_suspicious_referral(user, referrer, ip_hash)
+    queue_mail(user, "welcome")
     return user
 
 
