@@ -36,9 +36,9 @@ def make_token(purpose: str, payload: dict[str, Any]) -> str:
     return _serializer(purpose).dumps(payload)
 
 
-def read_token(purpose: str, token: str, max_age: int) -> dict[str, Any]:
-    """The payload of a token made for ``purpose`` at most ``max_age`` seconds ago; raises
-    ``TokenRefused`` (expired or forged) otherwise."""
+def read_token(purpose: str, token: str, max_age: int | None) -> dict[str, Any]:
+    """The payload of a token made for ``purpose`` at most ``max_age`` seconds ago (``None``:
+    any age); raises ``TokenRefused`` (expired or forged) otherwise."""
     try:
         payload = _serializer(purpose).loads(token, max_age=max_age)
     except SignatureExpired:
