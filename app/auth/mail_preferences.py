@@ -28,7 +28,12 @@ SAVED = "Your mail preferences are saved."
 
 
 class MailPreferencesForm(FlaskForm):
-    """One checkbox per optional category: checked, its mails are sent."""
+    """One checkbox per optional category: checked, its mails are sent. The page's token
+    field is the plain ``csrf_token`` (CSRFProtect checks it before the view), so the
+    account page does not carry two fields of that id."""
+
+    class Meta:
+        csrf = False
 
     network = BooleanField(CATEGORY_NAMES["network"])
     earnings = BooleanField(CATEGORY_NAMES["earnings"])
@@ -52,8 +57,7 @@ def mail_preferences():
 @bp.post("/account/mail-preferences")
 @login_required
 def save_mail_preferences():
-    form = MailPreferencesForm(prefix="mail")
-    form.validate_on_submit()  # checkboxes cannot be wrong; CSRF was checked before the view
+    form = MailPreferencesForm(prefix="mail")  # checkboxes: nothing to validate
     wanted = {name for name in CATEGORY_NAMES if form[name].data}
     set_preferences(current_user, wanted, request_ip_hash())
     db.session.commit()

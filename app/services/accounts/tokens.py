@@ -1,4 +1,4 @@
-"""Signed, expiring links for one account (password reset, email change).
+"""Signed links for one account: expiring (password reset, email change) or not (unsubscribe).
 
 A token is the user's id plus what must still hold when it is used (a fingerprint of the
 password hash, the address it was issued for), signed with ``SECRET_KEY`` for one purpose

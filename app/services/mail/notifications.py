@@ -51,7 +51,7 @@ def mail_flag_decided(flag: ReferralFlag, changed: Iterable[Commission]) -> list
     by_user: dict[str, list[Commission]] = {flag.referrer_id: []}
     for commission in changed:
         by_user.setdefault(commission.user_id, []).append(commission)
-    users = db.session.scalars(select(User).where(User.id.in_(by_user)).order_by(User.id))
+    users = db.session.scalars(select(User).where(User.id.in_(list(by_user))).order_by(User.id))
     buyer = db.session.get(User, flag.referred_user_id)
     mails = []
     for user in users:
