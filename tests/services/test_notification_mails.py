@@ -12,12 +12,15 @@ from sqlalchemy import func, select, update
 from app.extensions import db
 from app.jobs import digests
 from app.jobs.mail import send_mail_job
+from app.jobs.payouts import send_payout_job
 from app.models import InvalidTransition, MailDigest, MailNotice, OutboxMail, ReferralFlag
 from app.services.mail.digests import send_digest_batch, today
 from app.services.mail.preferences import opt_out
 from app.services.money.fraud import resolve_flag
 from app.services.payouts.payouts import fail_payout, start_processing
+from app.services.payouts.transfers import TransientStripeError
 from tests.factories import make_chain, make_payout, make_sale, make_user
+from tests.payout_sending import stripe_payout
 from tests.signing import run_jobs
 
 
@@ -147,6 +150,29 @@ def test_payout_sent_arrives_once_even_after_a_refused_attempt(app, smtp_server)
     assert f"reference tr_{payout.id}" in text
     assert f"/payouts/{payout.id}" in html
     _assert_unsubscribable(message)
+
+
+def test_a_stripe_payout_retried_after_no_answer_mails_once(app, smtp_server, fake_stripe):
+    payout = stripe_payout(fake_stripe)
+    fake_stripe.faults.inject("timeout_after_success")
+    with pytest.raises(TransientStripeError):
+        send_payout_job(payout.id)
+    assert send_payout_job(payout.id) == "completed"
+    assert send_payout_job(payout.id) == "nothing"
+    run_jobs(app)
+    run_jobs(app)
+    [message] = smtp_server.to(payout.user.email)
+    assert message["Subject"] == "Your Referral program payout of 60.00 USD is sent"
+
+
+def test_a_stripe_payout_refused_mails_its_failure_once(app, smtp_server, fake_stripe):
+    payout = stripe_payout(fake_stripe)
+    fake_stripe.faults.inject("account_restricted")
+    assert send_payout_job(payout.id) == "failed"
+    assert send_payout_job(payout.id) == "nothing"
+    run_jobs(app)
+    [message] = smtp_server.to(payout.user.email)
+    assert "Stripe refused the account: " in _parts(message)[0]
 
 
 def test_payout_failed_arrives_once(app, smtp_server):
