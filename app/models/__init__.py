@@ -7,6 +7,13 @@ from app.models.commissions import COMMISSION_TRANSITIONS, Commission
 from app.models.downline import BranchEarning, DownlineCount
 from app.models.flags import FLAG_REASONS, FLAG_TRANSITIONS, ReferralFlag
 from app.models.ledger import LEDGER_KINDS, LedgerEntry
+from app.models.notifications import (
+    DIGEST_CATEGORIES,
+    OPTIONAL_CATEGORIES,
+    MailDigest,
+    MailNotice,
+    MailOptOut,
+)
 from app.models.outbox import MAIL_CATEGORIES, OUTBOX_TRANSITIONS, OutboxMail
 from app.models.payout_accounts import PayoutAccount
 from app.models.payouts import PAYMENT_METHODS, PAYOUT_TRANSITIONS, Payout, PayoutApproval
@@ -18,10 +25,12 @@ from app.models.users import User
 
 __all__ = [
     "COMMISSION_TRANSITIONS",
+    "DIGEST_CATEGORIES",
     "FLAG_REASONS",
     "FLAG_TRANSITIONS",
     "LEDGER_KINDS",
     "MAIL_CATEGORIES",
+    "OPTIONAL_CATEGORIES",
     "OUTBOX_TRANSITIONS",
     "PAYMENT_METHODS",
     "PAYOUT_FREQUENCIES",
@@ -39,6 +48,9 @@ __all__ = [
     "InvalidTransition",
     "LedgerEntry",
     "MLMTier",
+    "MailDigest",
+    "MailNotice",
+    "MailOptOut",
     "OutboxMail",
     "Payout",
     "PayoutAccount",

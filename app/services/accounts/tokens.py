@@ -1,4 +1,4 @@
-"""Signed, expiring links for one account (password reset, email change).
+"""Signed links for one account: expiring (password reset, email change) or not (unsubscribe).
 
 A token is the user's id plus what must still hold when it is used (a fingerprint of the
 password hash, the address it was issued for), signed with ``SECRET_KEY`` for one purpose
@@ -36,9 +36,9 @@ def make_token(purpose: str, payload: dict[str, Any]) -> str:
     return _serializer(purpose).dumps(payload)
 
 
-def read_token(purpose: str, token: str, max_age: int) -> dict[str, Any]:
-    """The payload of a token made for ``purpose`` at most ``max_age`` seconds ago; raises
-    ``TokenRefused`` (expired or forged) otherwise."""
+def read_token(purpose: str, token: str, max_age: int | None) -> dict[str, Any]:
+    """The payload of a token made for ``purpose`` at most ``max_age`` seconds ago (``None``:
+    any age); raises ``TokenRefused`` (expired or forged) otherwise."""
     try:
         payload = _serializer(purpose).loads(token, max_age=max_age)
     except SignatureExpired:
