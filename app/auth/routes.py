@@ -31,7 +31,9 @@ from app.services.accounts.throttles import (
 from app.services.accounts.visitors import request_ip_hash
 from app.services.network.referral_links import ATTRIBUTION_COOKIE, safe_next
 from app.services.ops import audit
+from app.services.program.identity import program_identity
 from app.services.program.program import get_settings
+from app.services.program.rates import is_whole
 
 
 def _start_session(user, remember: bool = False) -> None:
@@ -61,6 +63,8 @@ def register():
         form.referral_code.data = request.args.get("code") or request.cookies.get(
             ATTRIBUTION_COOKIE, ""
         )
+    shown_terms = form.terms_version.data or ""
+    form.terms_version.data = program_identity().terms_version  # what this page shows
     page, fragment = "auth/register.html", "auth/_register_form.html"
     context = {"allow_direct": get_settings().allow_direct_signups}
     if not form.validate_on_submit():
@@ -76,11 +80,13 @@ def register():
             password=form.password.data,
             referral_code=form.referral_code.data or "",
             ip_hash=request_ip_hash(),
+            terms_version=int(shown_terms) if is_whole(shown_terms) else 0,
         )
     except RegistrationRejected as rejected:
         for name, message in rejected.errors.items():
             errors = form.form_errors if name == FORM else getattr(form, name).errors
             errors[:] = [message]
+        form.accept_terms.data = "accept_terms" not in rejected.errors  # a newer text: tick again
         db.session.rollback()
         return render_form(page, fragment, form, **context)
     db.session.commit()

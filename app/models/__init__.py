@@ -9,7 +9,12 @@ from app.models.flags import FLAG_REASONS, FLAG_TRANSITIONS, ReferralFlag
 from app.models.ledger import LEDGER_KINDS, LedgerEntry
 from app.models.payout_accounts import PayoutAccount
 from app.models.payouts import PAYMENT_METHODS, PAYOUT_TRANSITIONS, Payout, PayoutApproval
-from app.models.program import PAYOUT_FREQUENCIES, MLMTier, ReferralProgramSettings
+from app.models.program import (
+    PAYOUT_FREQUENCIES,
+    MLMTier,
+    ProgramTerms,
+    ReferralProgramSettings,
+)
 from app.models.referrals import REFERRAL_TRANSITIONS, Referral
 from app.models.sales import PROVIDERS, SALE_SOURCES, CustomerLink, Sale, SaleKey, WebhookEvent
 from app.models.transitions import InvalidTransition, Transitions
@@ -39,6 +44,7 @@ __all__ = [
     "Payout",
     "PayoutAccount",
     "PayoutApproval",
+    "ProgramTerms",
     "Referral",
     "ReferralClick",
     "ReferralFlag",

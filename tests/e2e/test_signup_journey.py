@@ -28,6 +28,7 @@ def test_new_user_joins_through_a_shared_link(live_server, browser):
         page.get_by_label("Email").fill("newcomer@example.com")
         page.get_by_label("Password", exact=True).fill("short")
         page.get_by_label("Confirm password").fill("short")
+        page.get_by_label("I have read and accept the program terms").check()
         page.get_by_role("button", name="Create my account").click()
         page.get_by_text("Use at least 10 characters.").wait_for()  # swapped in by htmx (422)
         screenshot(page, "journey-2-errors")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -19,6 +20,7 @@ from app.services.money.fraud import flag_suspicious_referral
 from app.services.network.referral_codes import generate_referral_code, normalize_code
 from app.services.network.referrals import write_referral_chain
 from app.services.ops import audit
+from app.services.program.identity import program_identity
 from app.services.program.program import get_settings
 
 MIN_PASSWORD_LENGTH = 10
@@ -32,6 +34,9 @@ INVALID_EMAIL = "Enter a valid email address, like name@example.com."
 # For an operator (flask create-admin), who may know; never shown at registration.
 EMAIL_TAKEN = "An account with this email already exists."
 USERNAME_TAKEN = "This username is taken. Try another."
+TERMS_CHANGED = (
+    "The terms were updated while you were signing up: read them and tick the box again."
+)
 # The key of an error about the whole form rather than one field.
 FORM = "form"
 # Which unique index a lost race hit, and the form field and message it means.
@@ -84,13 +89,15 @@ def create_user(
     referrer: User | None = None,
     is_admin: bool = False,
     signup_ip_hash: str | None = None,
+    terms_version: int | None = None,
 ) -> User:
     """Create a user and, when referred, their referral chain (one row per upline tier).
 
     A referral code collision is retried (``ON CONFLICT DO NOTHING`` on the unique code, so
     no savepoint is needed); any other unique violation raises ``IntegrityError``.
     The email is stored normalized (``normalize_email``); an invalid one raises ``ValueError``.
-    Flushes, never commits. Two statements whatever the network's size.
+    ``terms_version``: the program terms the user accepted, now. Flushes, never commits.
+    Two statements whatever the network's size.
     """
     normalized = normalize_email(email)
     if normalized is None:
@@ -103,6 +110,8 @@ def create_user(
         "referred_by": referrer.id if referrer else None,
         "is_admin": is_admin,
         "signup_ip_hash": signup_ip_hash,
+        "terms_version": terms_version,
+        "terms_accepted_at": datetime.now(UTC) if terms_version is not None else None,
     }
     for _ in range(_CODE_ATTEMPTS):
         code = generate_referral_code()
@@ -125,9 +134,17 @@ def create_user(
 
 
 def register_user(
-    *, username: str, email: str, password: str, referral_code: str, ip_hash: str
+    *,
+    username: str,
+    email: str,
+    password: str,
+    referral_code: str,
+    ip_hash: str,
+    terms_version: int,
 ) -> User:
-    """Register a new affiliate, referred by the owner of ``referral_code`` if one is given.
+    """Register a new affiliate, referred by the owner of ``referral_code`` if one is given,
+    who accepted ``terms_version`` of the program terms (it must be the version in force:
+    else ``accept_terms`` is refused, so nobody accepts a text they were not shown).
 
     Checks what needs the database (taken username, unknown code, direct sign-ups allowed,
     taken email) and raises ``RegistrationRejected`` with a message per field (``FORM`` for the
@@ -154,6 +171,8 @@ def register_user(
     problem = password_problem(password, email=email, username=username)
     if problem:
         errors["password"] = problem
+    if terms_version != program_identity().terms_version:
+        errors["accept_terms"] = TERMS_CHANGED
     if not errors and find_user_by_email(normalized):
         errors[FORM] = NOT_CREATED
     if errors:
@@ -166,6 +185,7 @@ def register_user(
             password=password,
             referrer=referrer,
             signup_ip_hash=ip_hash,
+            terms_version=terms_version,
         )
     except IntegrityError as exc:  # lost a race with a concurrent registration
         problem = unique_violation(exc)
@@ -178,6 +198,7 @@ def register_user(
         user.id,
         ip_hash,
         referrer_id=referrer.id if referrer else None,
+        terms_version=terms_version,
     )
     if referrer is not None:
         flag_suspicious_referral(user, referrer, ip_hash)
