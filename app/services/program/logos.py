@@ -67,11 +67,22 @@ def _unsafe_reference(value: str) -> bool:
     return any(not target.startswith("#") for target in _URL_REFERENCE.findall(value))
 
 
+class _Builder(TreeBuilder):
+    """A tree builder that also notes processing instructions, wherever they are (one
+    before the root, such as ``xml-stylesheet``, is not part of the tree)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.instructions: list[str] = []
+
+    def pi(self, target: str, text: str | None = None):
+        self.instructions.append(target)
+        return super().pi(target, text)
+
+
 def _svg_problem(element) -> str | None:
     """What makes one element unsafe, or None."""
     tag = element.tag
-    if not isinstance(tag, str):  # a processing instruction (xml-stylesheet, ...)
-        return "processing instructions (such as a linked stylesheet) are not allowed"
     name = _local(tag)
     if name in _FORBIDDEN_ELEMENTS:
         return f"a <{name}> element is not allowed"
@@ -100,7 +111,8 @@ def _svg_problem(element) -> str | None:
 
 def check_svg(data: bytes) -> None:
     """Raise ``LogoRefused`` unless ``data`` is an SVG document that is safe to serve."""
-    parser = DefusedXMLParser(target=TreeBuilder(insert_pis=True), forbid_dtd=True)
+    builder = _Builder()
+    parser = DefusedXMLParser(target=builder, forbid_dtd=True)
     try:
         parser.feed(data)
         root = parser.close()
@@ -110,6 +122,11 @@ def check_svg(data: bytes) -> None:
         raise LogoRefused(NOT_AN_IMAGE) from None
     if root.tag != f"{{{SVG_NS}}}svg":
         raise LogoRefused(NOT_AN_IMAGE)
+    if builder.instructions:
+        raise LogoRefused(
+            "This SVG cannot be used: processing instructions (such as a linked stylesheet) "
+            "are not allowed."
+        )
     for element in root.iter():
         if problem := _svg_problem(element):
             raise LogoRefused(f"This SVG cannot be used: {problem}.")
