@@ -81,7 +81,7 @@ def logo():
     if found is None:
         abort(404)
     data, content_type, digest = found
-    response = Response(data, mimetype=content_type)
+    response = Response(data, content_type=content_type)
     response.headers["Content-Security-Policy"] = LOGO_POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Disposition"] = (
