@@ -11,6 +11,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from app import create_app
 from app.extensions import db
 from app.models import AuditEntry
 from app.services.program.identity import forget_identity
@@ -232,3 +233,11 @@ def test_the_landing_page_says_what_is_offered_and_what_a_referrer_earns(client,
     html = client.get(f"/r/{sharer.referral_code}").get_data(as_text=True)
     rates = re.search(r'id="referrer-rates">(.*?)</p>', html, re.S).group(1)
     assert "<strong>10 %</strong>" in rates and "tier 2" not in rates
+
+
+def test_the_error_page_of_a_database_outage_still_renders(app):
+    down = create_app({**app.config, "SQLALCHEMY_DATABASE_URI": "postgresql://root@127.0.0.1:1/x"})
+    answer = down.test_client().get("/")
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 500 and "Something went wrong on our side" in body
+    assert "<title>" in body and "Referral program" in body

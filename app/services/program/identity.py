@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from urllib.parse import urlsplit
 
-from flask import g, has_app_context
+from flask import current_app, g, has_app_context
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
 from app.models import ProgramTerms, ReferralProgramSettings
@@ -52,12 +53,22 @@ def _load() -> Identity:
     return Identity(*row)
 
 
+# What pages show when the database cannot be read (the error page of an outage included).
+FALLBACK = Identity(DEFAULT_PROGRAM_NAME, None, None, None, None, None, None, 0)
+
+
 def program_identity() -> Identity:
-    """The identity, read at most once per app context (one statement)."""
+    """The identity, read at most once per app context (one statement). If the database
+    cannot be read, the defaults (not kept): every page's header and title need it, and the
+    error page of an outage must not fail too."""
     if not has_app_context():
         return _load()
     if _CACHE_KEY not in g:
-        setattr(g, _CACHE_KEY, _load())
+        try:
+            setattr(g, _CACHE_KEY, _load())
+        except SQLAlchemyError as exc:
+            current_app.logger.warning("program identity unavailable: %s", exc)
+            return FALLBACK
     return getattr(g, _CACHE_KEY)
 
 
