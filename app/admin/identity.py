@@ -9,7 +9,7 @@ from flask import flash, request, url_for
 from flask_login import current_user
 
 from app.admin import bp
-from app.admin.settings import identity_parts, settings_page
+from app.admin.settings import settings_page
 from app.extensions import db
 from app.htmx import redirect_to, wants_fragment
 from app.models.program import MAX_LOGO_BYTES
@@ -22,15 +22,14 @@ LOGO, TERMS = "admin/_logo_section.html", "admin/_terms_section.html"
 def _done(fragment: str, part: str, message: str):
     db.session.commit()
     if wants_fragment():
-        state = identity_parts(**{part: {"message": message}})[part]
-        return settings_page(fragment, **{part: state})
+        return settings_page(fragment, **{part: {"message": message}})
     flash(message, "success")
     return redirect_to(url_for("admin.settings"))
 
 
 def _refused(fragment: str, part: str, state: dict):
     db.session.rollback()
-    return settings_page(fragment, 422, **{part: identity_parts(**{part: state})[part]})
+    return settings_page(fragment, 422, **{part: state})
 
 
 @bp.post("/settings/logo")

@@ -63,12 +63,19 @@ def identity_parts(logo: dict | None = None, terms: dict | None = None) -> dict:
     }
 
 
-def settings_page(fragment: str, status: int = 200, **context: object):
-    """The whole page (or ``fragment`` for HTMX), the parts not in ``context`` as stored."""
-    context.setdefault("sections", [_section(key) for key in SECTIONS])
-    for name, value in identity_parts().items():
-        context.setdefault(name, value)
-    return render(PAGE, fragment, status=status, **context)
+def settings_page(
+    fragment: str,
+    status: int = 200,
+    *,
+    logo: dict | None = None,
+    terms: dict | None = None,
+    **context: object,
+):
+    """The whole page (or ``fragment`` for HTMX): the sections as stored unless given, the
+    logo's and terms' forms in the state given (``identity_parts``)."""
+    if "sections" not in context and not wants_fragment():
+        context["sections"] = [_section(key) for key in SECTIONS]
+    return render(PAGE, fragment, status=status, **identity_parts(logo, terms), **context)
 
 
 def _answer(section: dict, status: int):
