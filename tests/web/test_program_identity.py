@@ -130,6 +130,13 @@ def test_a_bad_upload_gets_a_clear_message_and_changes_nothing(
     assert _audits("program.logo_changed") == 1
 
 
+def test_an_upload_over_the_request_limit_is_refused_as_too_large_not_a_crash(client, admin):
+    answer = _upload(client, b"\x89PNG\r\n\x1a\n" + b"\x00" * (3 * 1024 * 1024), "huge.png")
+    assert answer.status_code == 413
+    assert "What you sent is too large" in answer.get_data(as_text=True)
+    assert stored_logo() is None and _audits("program.logo_changed") == 0
+
+
 def test_removing_the_logo(client, admin):
     _upload(client, png(), "logo.png")
     token = csrf_token(client, "/admin/settings")
