@@ -57,6 +57,19 @@ def test_joining_without_accepting_the_terms_is_refused(client):
     assert _users() == 0
 
 
+def test_terms_errors_come_with_the_other_errors_in_one_answer(client):
+    unticked = _join(client, HX, accept_terms="", password="short", confirm="short")
+    assert unticked.status_code == 422
+    body = unticked.get_data(as_text=True)
+    assert "Accept the program terms to join." in body and "Use at least 10 characters." in body
+    publish_terms("Version two.", actor_id=None)
+    db.session.commit()
+    stale = _join(client, HX, terms_version="1", password="short", confirm="short")
+    body = stale.get_data(as_text=True)
+    assert "The terms were updated" in body and "Use at least 10 characters." in body
+    assert _users() == 0
+
+
 def test_joining_records_the_accepted_version_and_time(client):
     assert _join(client).status_code == 302
     user = db.session.scalars(select(User)).one()
