@@ -104,6 +104,7 @@ _TABLES = (
     "payout_accounts",
     "referrals",
     "users",
+    "program_terms",
     "mlm_tiers",
     "referral_program_settings",
 )

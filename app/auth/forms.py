@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, StringField
+from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp
 
 from app.forms import MaxLength
@@ -35,6 +35,12 @@ class RegisterForm(FlaskForm):
         ],
     )
     referral_code = StringField("Referral code", validators=[Optional(), Length(max=20)])
+    # The terms version shown with the form: accepting it is checked against the one in force.
+    terms_version = HiddenField()
+    accept_terms = BooleanField(
+        "I have read and accept the program terms",
+        validators=[DataRequired("Accept the program terms to join.")],
+    )
 
 
 class LoginForm(FlaskForm):

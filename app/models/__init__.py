@@ -17,7 +17,12 @@ from app.models.notifications import (
 from app.models.outbox import MAIL_CATEGORIES, OUTBOX_TRANSITIONS, OutboxMail
 from app.models.payout_accounts import PayoutAccount
 from app.models.payouts import PAYMENT_METHODS, PAYOUT_TRANSITIONS, Payout, PayoutApproval
-from app.models.program import PAYOUT_FREQUENCIES, MLMTier, ReferralProgramSettings
+from app.models.program import (
+    PAYOUT_FREQUENCIES,
+    MLMTier,
+    ProgramTerms,
+    ReferralProgramSettings,
+)
 from app.models.referrals import REFERRAL_TRANSITIONS, Referral
 from app.models.sales import PROVIDERS, SALE_SOURCES, CustomerLink, Sale, SaleKey, WebhookEvent
 from app.models.transitions import InvalidTransition, Transitions
@@ -55,6 +60,7 @@ __all__ = [
     "Payout",
     "PayoutAccount",
     "PayoutApproval",
+    "ProgramTerms",
     "Referral",
     "ReferralClick",
     "ReferralFlag",

@@ -46,7 +46,7 @@ class MailOptOut(Base):
 
 class MailNotice(Base):
     """Something a daily digest will tell ``user_id`` about, written by triggers in the
-    transaction of the event itself (migration 0023): a user who joined with their link
+    transaction of the event itself (migration 0022): a user who joined with their link
     (tier 1 only: ``users.referred_by``), or a commission they earned. A digest deletes the
     notices it told about."""
 

@@ -1,12 +1,14 @@
-from flask import Response, abort, request, stream_with_context
+from flask import Response, abort, render_template, request, stream_with_context, url_for
 from flask_login import current_user, login_required
 
-from app.htmx import render, wants_fragment
+from app.extensions import db
+from app.htmx import redirect_to, render, wants_fragment
 from app.money import minor_units
 from app.pagination import cursor_arg
 from app.portal import bp
 from app.portal.exports import commission_csv
 from app.portal.forms import CommissionFilterForm
+from app.services.accounts.checklist import checklist, mark_link_copied
 from app.services.money.commission_listing import (
     CommissionFilters,
     commission_totals,
@@ -33,7 +35,26 @@ def dashboard():
         network=network_summary(current_user.id),
         earnings=balances(current_user.id),
         link=share_url(current_user),
+        checklist=checklist(current_user),
+        hold_days=get_settings().hold_days,
     )
+
+
+@bp.post("/link/copied")
+@login_required
+def link_copied():
+    """The copy button says the link was copied (the checklist's first step). HTMX gets the
+    checklist back (the link page ignores it); a plain form goes back to the dashboard."""
+    mark_link_copied(current_user)
+    db.session.commit()
+    if not wants_fragment():
+        return redirect_to(url_for("portal.dashboard"))
+    steps = checklist(current_user)
+    response = Response(
+        render_template("portal/_checklist.html", checklist=steps, link=share_url(current_user))
+    )
+    response.vary.add("HX-Request")
+    return response
 
 
 @bp.get("/link")

@@ -1,7 +1,7 @@
 """mail preferences, digest notices and digests
 
-Revision ID: 0023_mail_preferences
-Revises: 0020_outbox
+Revision ID: 0022_mail_preferences
+Revises: 0021_program_identity
 
 """
 
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0023_mail_preferences"
-down_revision = "0020_outbox"
+revision = "0022_mail_preferences"
+down_revision = "0021_program_identity"
 branch_labels = None
 depends_on = None
 
