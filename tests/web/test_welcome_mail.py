@@ -19,6 +19,8 @@ def _register(client, email: str, password: str = PASSWORD):
         "password": password,
         "confirm": password,
         "referral_code": "",
+        "terms_version": "1",
+        "accept_terms": "y",
     }
     return client.post("/register", data=data)
 
