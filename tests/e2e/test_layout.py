@@ -90,6 +90,9 @@ _LOADING = '[hx-trigger="load"], .htmx-request'
 # Stacked tables (one block per row on a phone) fit their box: nothing to scroll sideways.
 _STACKED_TOO_WIDE = """() => [...document.querySelectorAll('table.stack')]
   .filter((table) => table.parentElement.scrollWidth > table.parentElement.clientWidth).length"""
+# Cards whose content sticks out of them (a wide table scrolls inside its region instead).
+_CARDS_TOO_NARROW = """() => [...document.querySelectorAll('.card')]
+  .filter((card) => card.scrollWidth > card.clientWidth).map((card) => card.id || card.className)"""
 # Tables outside a scroll region that a keyboard can reach and a screen reader can name.
 _TABLES_OUTSIDE_REGION = """() => [...document.querySelectorAll('table')].filter((table) =>
   !table.closest('.table-scroll[role=region][tabindex="0"]:is([aria-label], [aria-labelledby])')
@@ -167,6 +170,7 @@ def _problems(page, width: str) -> list[str]:
         problems.append(f"{page.evaluate('document.documentElement.scrollWidth')} px wide")
     if page.evaluate(_STACKED_TOO_WIDE):
         problems.append("a stacked table scrolls sideways")
+    problems += [f"sticks out of card {card}" for card in page.evaluate(_CARDS_TOO_NARROW)]
     problems += [f"not in a scroll region: {t}" for t in page.evaluate(_TABLES_OUTSIDE_REGION)]
     return problems
 
@@ -199,12 +203,12 @@ def test_every_page_fits_360_and_1280_px_for_whoever_sees_it(app, live_server, p
         for endpoint, url in urls.items():
             page = pages[audiences[endpoint]]
             _open(page, url)
-            found = _problems(page, width)
+            screenshot(page, f"layout/{endpoint.replace('.', '-')}-{width}")
+            found = _problems(page, width)  # after the picture: it scrolls to each control
             if endpoint in SHOWS and not page.locator(SHOWS[endpoint]).count():
                 found.append(f"shows no {SHOWS[endpoint]}")
             if found:
                 problems[f"{endpoint} at {width} px"] = found
-            screenshot(page, f"layout/{endpoint.replace('.', '-')}-{width}")
     assert problems == {}, "\n".join(f"{where}: {found}" for where, found in problems.items())
     assert errors == []
 
