@@ -184,7 +184,8 @@ def pages(browser):
         context.close()
 
 
-def test_every_page_fits_360_and_1280_px_for_whoever_sees_it(app, live_server, pages):
+def test_every_page_fits_360_and_1280_px_for_whoever_sees_it(app, live_server, pages, fake_stripe):
+    """Stripe in test mode (the fake): signed-in headers carry the badge too."""
     errors: list[str] = []
     for page in pages.values():
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
@@ -215,7 +216,7 @@ def test_every_page_fits_360_and_1280_px_for_whoever_sees_it(app, live_server, p
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["script", "no-script"])
 def test_the_header_folds_into_a_menu_that_opens_from_the_keyboard(
-    live_server, browser, javascript
+    live_server, browser, javascript, fake_stripe
 ):
     admin = make_user(username="boss", is_admin=True)  # the most links of all
     context = browser.new_context(java_script_enabled=javascript, viewport=WIDTHS["360"])
@@ -227,6 +228,7 @@ def test_the_header_folds_into_a_menu_that_opens_from_the_keyboard(
         log_out = page.get_by_role("button", name="Log out")
         expect(nav).to_be_hidden()
         expect(log_out).to_be_hidden()
+        expect(page.get_by_text("Test mode")).to_be_visible()  # beside the brand and the menu
         page.get_by_text("Menu", exact=True).focus()
         page.keyboard.press("Enter")
         expect(nav.get_by_role("link", name="Commissions")).to_have_attribute(
