@@ -1,11 +1,11 @@
 """Every GET page of the app, read from its URL map, as the user who may see it, at 360 px and
-1280 px wide, with data in its tables: the document never scrolls sideways, every table sits
-in a labelled scroll region of its own, and (at 360 px) every form control can be reached.
-The error page (a 404) too. Screenshots go to test-artifacts/layout/<endpoint>-<width>.png.
-A new GET rule is visited
-without being listed here (as the first of anonymous, affiliate, admin that gets a page);
-the test fails if it cannot be: a URL argument with no fixture value below, or no page for
-anyone; add the value, or the rule to NOT_PAGES with the reason.
+1280 px wide, with data in its tables: the document never scrolls sideways, no card's content
+sticks out, every table sits in a labelled scroll region of its own, and (at 360 px) every
+form control can be reached. The error page (a 404) too. Screenshots go to
+test-artifacts/layout/<endpoint>-<width>.png. A new GET rule is visited without being listed
+here (as the first of anonymous, affiliate, admin that gets a page); the test fails if it
+cannot be: a URL argument with no fixture value below, or no page for anyone; add the value,
+or the rule to NOT_PAGES with the reason.
 
 The header: below 40rem its links fold into a <details> menu that opens from the keyboard
 and without JavaScript, keeps aria-current, and holds "Log out" inside the screen."""
