@@ -243,6 +243,14 @@ def test_the_header_folds_into_a_menu_that_opens_from_the_keyboard(
         assert _fits(page)
         if javascript:
             screenshot(page, "layout/menu-open-360")
+            page.keyboard.press("Escape")  # closes it, back on its button (static/js/app.js)
+            expect(nav).to_be_hidden()
+            expect(page.locator(".menu > summary")).to_be_focused()
+            page.keyboard.press("Enter")
+            expect(nav).to_be_visible()
+            page.mouse.click(5, 790)  # so does a click elsewhere (the page's margin, below it)
+            expect(nav).to_be_hidden()
+            page.get_by_text("Menu", exact=True).click()
         log_out.click()  # Playwright clicks only what nothing covers
         page.wait_for_url(f"{live_server}/")
         expect(page.get_by_text("You are logged out.")).to_be_visible()
