@@ -70,11 +70,13 @@ def new_sale():
         form.token.data = new_id()
         form.currency.data = get_settings().currency
         form.occurred_on.data = datetime.now(UTC).date()
-    if form.validate_on_submit():
-        buyer = find_user(form.buyer.data)
-        if buyer is None:
-            form.buyer.errors = ["No user has this username or email."]
-        else:
+    if form.is_submitted():
+        valid = form.validate()
+        # The buyer is looked up whatever else is wrong: every error in one answer.
+        buyer = None if form.buyer.errors else find_user(form.buyer.data)
+        if buyer is None and not form.buyer.errors:
+            form.buyer.errors.append("No user has this username or email.")
+        if valid and buyer is not None:
             sale_id = record_manual_sale(
                 current_user,
                 buyer,

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, flash, request
 from flask_login import login_url
 
 from app.extensions import login_manager
-from app.htmx import redirect_to
+from app.htmx import redirect_to, wants_fragment
 from app.models import User
 from app.services.accounts.sessions import user_for_session
 
@@ -29,9 +29,12 @@ login_manager.login_message_category = "info"
 @login_manager.unauthorized_handler
 def send_to_login():
     """Flask-Login's redirect to the login page, as ``HX-Redirect`` for HTMX requests (a
-    session that expires while the tree is open reloads the page, not a fragment of it)."""
+    session that expires while the tree is open reloads the page, not a fragment of it). An
+    HTMX request comes back to the page it was made from, not to the fragment's URL (which
+    may only take a POST)."""
     flash(login_manager.login_message, login_manager.login_message_category)
-    return redirect_to(login_url(login_manager.login_view, next_url=request.url))
+    back = (wants_fragment() and request.htmx.current_url) or request.url
+    return redirect_to(login_url(login_manager.login_view, next_url=back))
 
 
 from app.auth import routes  # noqa: E402, F401

@@ -14,6 +14,8 @@ from app.services.accounts.accounts import (
     RegistrationRejected,
     authenticate,
     change_password,
+    check_registration,
+    password_change_problems,
     register_user,
 )
 from app.services.accounts.emails import normalize_email
@@ -49,11 +51,26 @@ def _keep_this_session() -> None:
 
 def _refused(page: str, fragment: str, form, refused: Throttled, **context):
     form.form_errors.append(refused.message)
-    return render_form(page, fragment, form, status=refused.status, **context)
+    response = render_form(page, fragment, form, status=refused.status, **context)
+    response.headers["Retry-After"] = str(refused.retry_after)
+    return response
+
+
+def _checked(field) -> str | None:
+    """A field's value for the service to check, or ``None`` when the form refused it already."""
+    return None if field.errors else field.data or ""
+
+
+def _show_errors(form, errors: dict[str, str]) -> None:
+    for name, message in errors.items():
+        field_errors = form.form_errors if name == FORM else getattr(form, name).errors
+        field_errors[:] = [message]
 
 
 @bp.route("/register", methods=["GET", "POST"])
 def register():
+    """Registration. Every submission counts against the per-address limit; its errors, the
+    form's and the service's, come back together in one answer (422)."""
     if current_user.is_authenticated:
         return redirect(url_for("portal.dashboard"))
     form = RegisterForm()
@@ -63,12 +80,23 @@ def register():
         )
     page, fragment = "auth/register.html", "auth/_register_form.html"
     context = {"allow_direct": get_settings().allow_direct_signups}
-    if not form.validate_on_submit():
+    if not form.is_submitted():
         return render_form(page, fragment, form, **context)
+    valid = form.validate()
     try:
         count_attempt((REGISTRATION_PER_IP, (client_key(request.remote_addr),)))
     except Throttled as refused:
         return _refused(page, fragment, form, refused, **context)
+    if not valid:
+        errors, _ = check_registration(
+            username=_checked(form.username),
+            email=_checked(form.email),
+            password=_checked(form.password),
+            referral_code=_checked(form.referral_code),
+            form_refused=True,
+        )
+        _show_errors(form, errors)
+        return render_form(page, fragment, form, **context)
     try:
         user = register_user(
             username=form.username.data,
@@ -78,9 +106,7 @@ def register():
             ip_hash=request_ip_hash(),
         )
     except RegistrationRejected as rejected:
-        for name, message in rejected.errors.items():
-            errors = form.form_errors if name == FORM else getattr(form, name).errors
-            errors[:] = [message]
+        _show_errors(form, rejected.errors)
         db.session.rollback()
         return render_form(page, fragment, form, **context)
     db.session.commit()
@@ -175,26 +201,38 @@ def end_other_sessions():
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
 def password():
+    """Change the password. Every submission is counted before the current password is
+    checked, and given back unless it was wrong; all the errors come back together in one
+    answer (422)."""
     form = PasswordForm()
     page, fragment = "auth/password.html", "auth/_password_form.html"
-    if form.validate_on_submit():
-        try:
-            attempt = count_attempt((PASSWORD_PER_USER, (current_user.id,)))
-        except Throttled as refused:
-            if refused.status == 429 and refused.is_first:
-                audit.record_own("user.password_rate_limited", current_user.id, request_ip_hash())
-                db.session.commit()
-            return _refused(page, fragment, form, refused)
+    if not form.is_submitted():
+        return render_form(page, fragment, form)
+    valid = form.validate()
+    try:
+        attempt = count_attempt((PASSWORD_PER_USER, (current_user.id,)))
+    except Throttled as refused:
+        if refused.status == 429 and refused.is_first:
+            audit.record_own("user.password_rate_limited", current_user.id, request_ip_hash())
+            db.session.commit()
+        return _refused(page, fragment, form, refused)
+    if valid:
         errors = change_password(
             current_user, form.current_password.data, form.new_password.data, request_ip_hash()
         )
-        db.session.commit()  # the change, or the audited failure
-        if "current_password" not in errors:
-            attempt.refund()  # the right password is not a guess
-        if not errors:
-            _keep_this_session()
-            flash("Your password is changed. Your other devices are logged out.", "success")
-            return redirect_to(url_for("portal.dashboard"))
-        for name, message in errors.items():
-            getattr(form, name).errors = [message]
+    else:
+        errors = password_change_problems(
+            current_user,
+            _checked(form.current_password),
+            _checked(form.new_password),
+            request_ip_hash(),
+        )
+    db.session.commit()  # the change, or the audited failure
+    if "current_password" not in errors:
+        attempt.refund()  # the right password is not a guess
+    if valid and not errors:
+        _keep_this_session()
+        flash("Your password is changed. Your other devices are logged out.", "success")
+        return redirect_to(url_for("portal.dashboard"))
+    _show_errors(form, errors)
     return render_form(page, fragment, form)

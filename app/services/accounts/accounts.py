@@ -32,6 +32,7 @@ INVALID_EMAIL = "Enter a valid email address, like name@example.com."
 # For an operator (flask create-admin), who may know; never shown at registration.
 EMAIL_TAKEN = "An account with this email already exists."
 USERNAME_TAKEN = "This username is taken. Try another."
+NOT_THE_CURRENT_ONE = "That is not your current password."
 # The key of an error about the whole form rather than one field.
 FORM = "form"
 # Which unique index a lost race hit, and the form field and message it means.
@@ -124,38 +125,62 @@ def create_user(
     return db.session.merge(user, load=False)
 
 
+def check_registration(
+    *,
+    username: str | None,
+    email: str | None,
+    password: str | None,
+    referral_code: str | None,
+    form_refused: bool = False,
+) -> tuple[dict[str, str], User | None]:
+    """What the database and the password rules say about a registration: errors by form
+    field (``FORM`` for the whole form), and the referrer its code names.
+
+    A field given as ``None`` was refused by the form already and is not checked again, so a
+    form's own errors and these are shown together, in one answer. The email is looked up
+    last, only when nothing else is wrong (nor anything the form found: ``form_refused``), and
+    a taken one gets the neutral ``NOT_CREATED``: a probe with a taken username (or any other
+    mistake) learns nothing about the email, and one that gets this far creates an account
+    whenever the email is free. Reads only.
+    """
+    errors: dict[str, str] = {}
+    normalized = None
+    if email is not None:
+        normalized = normalize_email(email)
+        if normalized is None:
+            errors["email"] = INVALID_EMAIL
+    referrer = None
+    if referral_code is not None and referral_code.strip():
+        referrer = find_user_by_code(referral_code)
+        if referrer is None:
+            errors["referral_code"] = "We don't know this referral code. Check it and try again."
+    elif referral_code is not None and not get_settings().allow_direct_signups:
+        errors["referral_code"] = "You need a referral code to join this program."
+    if username is not None and _username_taken(username):
+        errors["username"] = USERNAME_TAKEN
+    if password is not None:
+        problem = password_problem(password, email=email or "", username=username or "")
+        if problem:
+            errors["password"] = problem
+    if not errors and not form_refused and normalized and find_user_by_email(normalized):
+        errors[FORM] = NOT_CREATED
+    return errors, referrer
+
+
 def register_user(
     *, username: str, email: str, password: str, referral_code: str, ip_hash: str
 ) -> User:
     """Register a new affiliate, referred by the owner of ``referral_code`` if one is given.
 
-    Checks what needs the database (taken username, unknown code, direct sign-ups allowed,
-    taken email) and raises ``RegistrationRejected`` with a message per field (``FORM`` for the
-    whole form), writing nothing. The email is looked at last, only when everything else is
-    acceptable, and a taken one gets the neutral ``NOT_CREATED``: a probe with a taken
-    username (or any other mistake) learns nothing about the email, and one that gets this far
-    creates an account whenever the email is free. The unique indexes stay the last line
-    against a concurrent duplicate; after a rejection the caller rolls the session back.
-    Suspicious referrals are flagged, not refused. Audited. Flushes only.
+    Checks the registration (``check_registration``: taken username, unknown code, direct
+    sign-ups allowed, the password rules, then the taken email) and raises
+    ``RegistrationRejected`` with a message per field, writing nothing. The unique indexes stay
+    the last line against a concurrent duplicate; after a rejection the caller rolls the
+    session back. Suspicious referrals are flagged, not refused. Audited. Flushes only.
     """
-    errors: dict[str, str] = {}
-    normalized = normalize_email(email)
-    if normalized is None:
-        errors["email"] = INVALID_EMAIL
-    referrer = None
-    if referral_code.strip():
-        referrer = find_user_by_code(referral_code)
-        if referrer is None:
-            errors["referral_code"] = "We don't know this referral code. Check it and try again."
-    elif not get_settings().allow_direct_signups:
-        errors["referral_code"] = "You need a referral code to join this program."
-    if _username_taken(username):
-        errors["username"] = USERNAME_TAKEN
-    problem = password_problem(password, email=email, username=username)
-    if problem:
-        errors["password"] = problem
-    if not errors and find_user_by_email(normalized):
-        errors[FORM] = NOT_CREATED
+    errors, referrer = check_registration(
+        username=username, email=email, password=password, referral_code=referral_code
+    )
     if errors:
         raise RegistrationRejected(errors)
 
@@ -213,19 +238,33 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
-def change_password(user: User, current: str, new: str, ip_hash: str) -> dict[str, str]:
-    """Change the password after checking the current one; returns errors by field.
+def password_change_problems(
+    user: User, current: str | None, new: str | None, ip_hash: str
+) -> dict[str, str]:
+    """What is wrong with a password change, by field, all at once. A field given as ``None``
+    was refused by the form already and is not checked. A wrong current password is audited
+    (``user.password_change_failed``) so guessing shows. Flushes only."""
+    errors: dict[str, str] = {}
+    if current is not None and not verify_password(user.password_hash, current):
+        audit.record_own("user.password_change_failed", user.id, ip_hash)
+        errors["current_password"] = NOT_THE_CURRENT_ONE
+    if new is not None:
+        problem = password_problem(new, email=user.email, username=user.username)
+        if problem:
+            errors["new_password"] = problem
+    return errors
 
-    A wrong current password is audited (``user.password_change_failed``) so guessing shows;
-    a change is audited and ends every session of the user (``end_all_sessions``): the caller
+
+def change_password(user: User, current: str, new: str, ip_hash: str) -> dict[str, str]:
+    """Change the password after checking the current one; returns errors by field
+    (``password_change_problems``), and changes nothing when there are any.
+
+    A change is audited and ends every session of the user (``end_all_sessions``): the caller
     signs the current one in again. Flushes only.
     """
-    if not verify_password(user.password_hash, current):
-        audit.record_own("user.password_change_failed", user.id, ip_hash)
-        return {"current_password": "That is not your current password."}
-    problem = password_problem(new, email=user.email, username=user.username)
-    if problem:
-        return {"new_password": problem}
+    errors = password_change_problems(user, current, new, ip_hash)
+    if errors:
+        return errors
     user.password_hash = hash_password(new)
     audit.record_own("user.password_changed", user.id, ip_hash)
     end_all_sessions(user, reason="password_changed", ip_hash=ip_hash)

@@ -9,6 +9,8 @@ refused with a clear 503 rather than let through unlimited.
 from __future__ import annotations
 
 import ipaddress
+import math
+import time
 from dataclasses import dataclass, field
 
 from flask import current_app
@@ -16,8 +18,10 @@ from limits import RateLimitItem, parse
 
 from app.extensions import limiter
 
-TOO_MANY = "Too many attempts. Please wait a moment and try again."
+TOO_MANY = "Too many attempts. Please try again {when}."
 UNAVAILABLE = "{what} is temporarily unavailable. Please try again in a minute."
+# What a refusal with Redis down asks the client to wait (the message says "a minute").
+UNAVAILABLE_RETRY_AFTER = 60
 
 
 @dataclass(frozen=True)
@@ -38,14 +42,35 @@ REGISTRATION_PER_IP = Throttle("register-ip", parse("10 per hour"), "Registratio
 PASSWORD_PER_USER = Throttle("password-user", parse("5 per 15 minutes"), "Changing the password")
 
 
+def try_again_in(seconds: float) -> str:
+    """When to try again, as a message says it: "in 45 seconds", "in 3 minutes", "in 2 hours"
+    (rounded up, so that trying at that time works)."""
+    seconds = max(1, math.ceil(seconds))
+    if seconds <= 90:
+        count, unit = seconds, "second"
+    elif seconds <= 90 * 60:
+        count, unit = math.ceil(seconds / 60), "minute"
+    else:
+        count, unit = math.ceil(seconds / 3600), "hour"
+    return f"in {count} {unit}{'' if count == 1 else 's'}"
+
+
 class Throttled(Exception):
-    """The attempt was refused: ``status`` 429 (over a limit) or 503 (Redis unreachable)."""
+    """The attempt was refused: ``status`` 429 (over a limit) or 503 (Redis unreachable);
+    ``retry_after`` is the number of seconds to wait (the ``Retry-After`` header)."""
 
     def __init__(
-        self, status: int, message: str, throttle: Throttle, *, is_first: bool = False
+        self,
+        status: int,
+        message: str,
+        throttle: Throttle,
+        *,
+        retry_after: int,
+        is_first: bool = False,
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.throttle = status, message, throttle
+        self.retry_after = retry_after
         # The first refusal of its window (one audit entry per window, not one per request).
         self.is_first = is_first
 
@@ -75,23 +100,30 @@ def count_attempt(*limits: tuple[Throttle, tuple[str, ...]]) -> Attempt:
 
     Every limit is counted (atomic increments), so concurrent requests are each counted before
     any of them is evaluated. Raises ``Throttled`` (429) when any limit is exceeded, and
-    ``Throttled`` (503) when the counters cannot be reached: we fail closed.
+    ``Throttled`` (503) when the counters cannot be reached: we fail closed. A 429 says when
+    the exceeded limit's window ends (the longest wait when several are exceeded).
     """
-    attempt, exceeded = Attempt(), None
+    attempt, exceeded, reset_at = Attempt(), None, 0.0
     if not limiter.enabled:  # RATELIMIT_ENABLED=false turns every limit off
         return attempt
     for throttle, keys in limits:
         try:
             within = limiter.limiter.hit(throttle.rate, throttle.name, *keys)
+            if not within:
+                stats = limiter.limiter.get_window_stats(throttle.rate, throttle.name, *keys)
+                reset_at = max(reset_at, stats.reset_time)
             if not within and exceeded is None:
                 count = limiter.storage.get(throttle.rate.key_for(throttle.name, *keys))
                 exceeded = (throttle, count == throttle.rate.amount + 1)
         except limiter.storage.base_exceptions as exc:
             current_app.logger.error("rate-limit storage unreachable (%s): refusing", exc)
-            raise Throttled(503, UNAVAILABLE.format(what=throttle.what), throttle) from exc
+            message = UNAVAILABLE.format(what=throttle.what)
+            raise Throttled(503, message, throttle, retry_after=UNAVAILABLE_RETRY_AFTER) from exc
         attempt.counted.append((throttle, keys))
     if exceeded is not None:
-        raise Throttled(429, TOO_MANY, exceeded[0], is_first=exceeded[1])
+        wait = max(1, math.ceil(reset_at - time.time()))
+        message = TOO_MANY.format(when=try_again_in(wait))
+        raise Throttled(429, message, exceeded[0], retry_after=wait, is_first=exceeded[1])
     return attempt
 
 
