@@ -1,6 +1,6 @@
 """Start RQ's cron scheduler: it enqueues the periodic jobs (scheduled payouts, hourly, and
-once at start; the report views' refresh, every 5 minutes; the backup and its verification,
-daily, when BACKUP_DIR is set) for the workers to run.
+once at start; the report views' refresh, every 5 minutes; the daily mail digests; the backup
+and its verification, daily, when BACKUP_DIR is set) for the workers to run.
 
 python scheduler.py
 
@@ -15,7 +15,7 @@ import logging
 from rq.cron import CronScheduler
 
 from app import create_app
-from app.jobs import backups, reports, scheduled_payouts
+from app.jobs import backups, digests, reports, scheduled_payouts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     queue = args.queue or app.config["RQ_QUEUES"][0]
     scheduled_payouts.register(scheduler, queue)
     reports.register(scheduler, queue)
+    digests.register(scheduler, queue)
     backups.register(scheduler, queue, app.config["BACKUP_DIR"])
     scheduler.start()
     return 0

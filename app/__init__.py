@@ -57,6 +57,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from app.admin import bp as admin_bp
     from app.auth import bp as auth_bp
+    from app.devmail import bp as devmail_bp
     from app.health import bp as health_bp
     from app.links import bp as links_bp
     from app.main import bp as main_bp
@@ -75,6 +76,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         payouts_bp,
         admin_bp,
         webhooks_bp,
+        devmail_bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

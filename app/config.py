@@ -75,6 +75,7 @@ def check_config(config: Mapping[str, Any]) -> None:
     not silently mean development), malformed ``FERNET_KEYS``, and in production the default
     ``SECRET_KEY`` or no Fernet key. Raises ``ConfigurationError``."""
     from app.crypto import parse_keys
+    from app.services.mail.smtp import parse_mail_url
 
     if config["APP_ENV"] not in APP_ENVIRONMENTS:
         raise ConfigurationError(
@@ -82,6 +83,8 @@ def check_config(config: Mapping[str, Any]) -> None:
         )
     try:
         keys = parse_keys(config["FERNET_KEYS"])
+        if config["MAIL_URL"]:
+            parse_mail_url(config["MAIL_URL"])
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
     if config["APP_ENV"] != "production":
@@ -139,6 +142,11 @@ class Config:
         self.STRIPE_SECRET_KEY = env.get("STRIPE_SECRET_KEY", "")
         self.STRIPE_API_BASE = env.get("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
         self.STRIPE_TIMEOUT = float(env.get("STRIPE_TIMEOUT", "20"))
+        # Where mails go (app/services/mail/smtp.py); empty: kept for /dev/mail, never sent.
+        self.MAIL_URL = env.get("MAIL_URL", "")
+        self.MAIL_FROM = env.get(
+            "MAIL_FROM", f"no-reply@{urlsplit(self.PUBLIC_BASE_URL).hostname or 'localhost'}"
+        )
         self.LEMONSQUEEZY_WEBHOOK_SECRET = env.get("LEMONSQUEEZY_WEBHOOK_SECRET", "")
         # Request bodies in bytes: larger ones answer 413 and are never read whole.
         self.MAX_CONTENT_LENGTH = int(env.get("MAX_CONTENT_LENGTH", str(2 * 1024 * 1024)))

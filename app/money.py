@@ -34,6 +34,14 @@ def format_money(amount: Decimal | int | None, currency: str = "USD") -> str:
     return f"{value:,} {currency.upper()}"
 
 
+_RATIO = Decimal("0.0001")  # ratios: 4 places (a percentage to 2)
+
+
+def ratio(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
+    """``part / whole`` to 4 places, None when ``whole`` is 0 (no rate, rather than 0 %)."""
+    return (Decimal(part) / whole).quantize(_RATIO) if whole else None
+
+
 def format_percent(rate: Decimal) -> str:
     """A rate (a fraction) as an exact percentage: ``0.025000`` → ``"2.5 %"``, never
     through a float, nothing rounded (rates have at most 6 decimals)."""

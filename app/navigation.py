@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Flask, current_app
 from flask_login import current_user
 
-from app.services.program.identity import program_name
+from app.services.program.identity import program_identity, program_name
+from app.services.program.terms import needs_acceptance
 
 # (endpoint, label, audience). Links whose blueprint is not registered are left out.
 NAV = (
@@ -36,4 +37,11 @@ def nav_items() -> list[tuple[str, str]]:
 
 
 def init_app(app: Flask) -> None:
-    app.context_processor(lambda: {"nav_items": nav_items, "program_name": program_name})
+    app.context_processor(
+        lambda: {
+            "nav_items": nav_items,
+            "program_name": program_name,
+            "program_identity": program_identity,
+            "terms_to_accept": lambda: needs_acceptance(current_user),
+        }
+    )

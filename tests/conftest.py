@@ -23,6 +23,7 @@ from tests.pgbouncer import pgbouncer  # noqa: F401 - a fixture for every test
 from tests.replica import replica, replica_server  # noqa: F401 - fixtures for every test
 from tests.services_under_test import recreate_database, redis_url_for_tests, server_urls
 from tests.signing import LEMON_SECRET, STRIPE_CONNECT_SECRET, STRIPE_SECRET
+from tests.smtp_server import smtp_server, starttls_server  # noqa: F401 - fixtures for every test
 
 # A fixed key for payee details in tests (never used anywhere else).
 TEST_FERNET_KEY = "Qy9ZCUD4jI847kS6_Azq-pWVAoG42su6pnsAE9fNH20="
@@ -91,6 +92,7 @@ def app(server):
 
 
 _TABLES = (
+    "outbox",
     "webhook_events",
     "webhook_events_archive",
     "referral_clicks_archive",
@@ -102,6 +104,7 @@ _TABLES = (
     "payout_accounts",
     "referrals",
     "users",
+    "program_terms",
     "mlm_tiers",
     "referral_program_settings",
 )

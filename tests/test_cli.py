@@ -75,6 +75,8 @@ def test_demo_builds_a_network_several_tiers_deep_and_is_idempotent(runner):
     )
     assert db.session.scalar(select(func.max(Referral.tier))) == 3
     assert db.session.scalar(select(func.count()).where(User.is_admin)) == 1
+    # The demo affiliates joined as the form has them: with the terms in force accepted.
+    assert set(db.session.scalars(select(User.terms_version).where(~User.is_admin))) == {1}
     # The demo shows payouts: carol can request one at once (the minimum is 50.00).
     carol = db.session.scalar(select(User).where(User.username == "carol"))
     assert balances(carol.id).available == Decimal("102.00")

@@ -68,7 +68,7 @@ def test_the_main_flows_work_through_pgbouncer_and_leave_no_session_state(
     client.get(f"/r/{referrer.referral_code}")
     form = {"csrf_token": csrf_token(client, "/register"), "username": "newbie"}
     form |= {"email": "newbie@example.com", "password": PASSWORD, "confirm": PASSWORD}
-    form |= {"referral_code": referrer.referral_code}
+    form |= {"referral_code": referrer.referral_code, "terms_version": "1", "accept_terms": "y"}
     assert client.post("/register", data=form).status_code == 302
     buyer = db.session.scalars(select(User).where(User.username == "newbie")).one()
     assert buyer.referred_by == referrer.id

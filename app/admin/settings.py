@@ -1,6 +1,7 @@
 """The program settings page: one form per section, each saved on its own (HTMX swaps the
 section; without JavaScript the page posts and redirects). A change with consequences is
-shown first and saved only once confirmed. The rules are ``app/services/program/settings.py``."""
+shown first and saved only once confirmed. The rules are ``app/services/program/settings.py``.
+The logo and the terms have forms of their own (app/admin/identity.py) on the same page."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from app.admin import bp
 from app.extensions import db
 from app.htmx import redirect_to, render, wants_fragment
 from app.services.program import settings as program_settings
+from app.services.program.identity import program_identity
 from app.services.program.program import get_settings
 from app.services.program.settings import SECTIONS, SettingsRefused
+from app.services.program.terms import current_terms
 
 PAGE, SECTION = "admin/settings.html", "admin/_settings_section.html"
 SECTION_NAMES = "any(" + ", ".join(SECTIONS) + ")"
@@ -44,10 +47,41 @@ def _section(key: str, form: dict[str, str] | None = None, **state: object) -> d
     }
 
 
+def identity_parts(logo: dict | None = None, terms: dict | None = None) -> dict:
+    """The logo's and the terms' forms: as stored, or in the state given (errors, a message,
+    the text just submitted)."""
+    current = current_terms()
+    return {
+        "logo": {"identity": program_identity(), "error": None, "message": None, **(logo or {})},
+        "terms": {
+            "current": current,
+            "body": current.body if current else "",
+            "error": None,
+            "message": None,
+            **(terms or {}),
+        },
+    }
+
+
+def settings_page(
+    fragment: str,
+    status: int = 200,
+    *,
+    logo: dict | None = None,
+    terms: dict | None = None,
+    **context: object,
+):
+    """The whole page (or ``fragment`` for HTMX): the sections as stored unless given, the
+    logo's and terms' forms in the state given (``identity_parts``)."""
+    if "sections" not in context and not wants_fragment():
+        context["sections"] = [_section(key) for key in SECTIONS]
+    return render(PAGE, fragment, status=status, **identity_parts(logo, terms), **context)
+
+
 def _answer(section: dict, status: int):
     """The section alone for HTMX, else the whole page with this section in its state."""
     sections = [section if key == section["key"] else _section(key) for key in SECTIONS]
-    return render(PAGE, SECTION, status=status, section=section, sections=sections)
+    return settings_page(SECTION, status, section=section, sections=sections)
 
 
 def _digest(notes: list[str]) -> str:
@@ -58,7 +92,7 @@ def _digest(notes: list[str]) -> str:
 
 @bp.get("/settings")
 def settings():
-    return render(PAGE, PAGE, sections=[_section(key) for key in SECTIONS])
+    return settings_page(PAGE)
 
 
 @bp.post(f"/settings/<{SECTION_NAMES}:section>")

@@ -37,4 +37,4 @@ def send_to_login():
     return redirect_to(login_url(login_manager.login_view, next_url=back))
 
 
-from app.auth import routes  # noqa: E402, F401
+from app.auth import email_change, mail_preferences, recovery, routes  # noqa: E402, F401

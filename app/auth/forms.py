@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, StringField
+from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp
 
 from app.forms import MaxLength
@@ -35,6 +35,12 @@ class RegisterForm(FlaskForm):
         ],
     )
     referral_code = StringField("Referral code", validators=[Optional(), Length(max=20)])
+    # The terms version shown with the form: accepting it is checked against the one in force.
+    terms_version = HiddenField()
+    accept_terms = BooleanField(
+        "I have read and accept the program terms",
+        validators=[DataRequired("Accept the program terms to join.")],
+    )
 
 
 class LoginForm(FlaskForm):
@@ -61,4 +67,40 @@ class PasswordForm(FlaskForm):
             DataRequired("Type the new password again."),
             EqualTo("new_password", "The passwords differ."),
         ],
+    )
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(
+        "Email", validators=[DataRequired("Enter your email address."), MaxLength(254)]
+    )
+
+
+class ResetPasswordForm(FlaskForm):
+    new_password = PasswordField(
+        "New password", validators=[DataRequired("Choose a new password."), Length(max=256)]
+    )
+    confirm = PasswordField(
+        "Confirm new password",
+        validators=[
+            DataRequired("Type the new password again."),
+            EqualTo("new_password", "The passwords differ."),
+        ],
+    )
+
+
+class EmailChangeForm(FlaskForm):
+    new_email = EmailField(
+        "New email address",
+        validators=[
+            DataRequired("Enter the new address."),
+            MaxLength(254),
+            Email(
+                "Enter a valid email address, like name@example.com.", check_deliverability=False
+            ),
+        ],
+    )
+    current_password = PasswordField(
+        "Current password",
+        validators=[DataRequired("Enter your current password."), MaxLength(256)],
     )

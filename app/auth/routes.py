@@ -5,7 +5,7 @@ from flask_login import current_user, login_remembered, login_required, login_us
 from flask_wtf.csrf import CSRFError
 
 from app.auth import bp
-from app.auth.forms import LoginForm, PasswordForm, RegisterForm
+from app.auth.forms import EmailChangeForm, LoginForm, PasswordForm, RegisterForm
 from app.errors import handle_http_exception
 from app.extensions import db
 from app.htmx import redirect_to, render, render_form
@@ -33,7 +33,9 @@ from app.services.accounts.throttles import (
 from app.services.accounts.visitors import request_ip_hash
 from app.services.network.referral_links import ATTRIBUTION_COOKIE, safe_next
 from app.services.ops import audit
+from app.services.program.identity import program_identity
 from app.services.program.program import get_settings
+from app.services.program.rates import is_whole
 
 
 def _start_session(user, remember: bool = False) -> None:
@@ -65,6 +67,8 @@ def _show_errors(form, errors: dict[str, str]) -> None:
     for name, message in errors.items():
         field_errors = form.form_errors if name == FORM else getattr(form, name).errors
         field_errors[:] = [message]
+    if "accept_terms" in errors:  # a newer text: to be ticked again, knowingly
+        form.accept_terms.data = False
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -78,6 +82,9 @@ def register():
         form.referral_code.data = request.args.get("code") or request.cookies.get(
             ATTRIBUTION_COOKIE, ""
         )
+    shown_terms = form.terms_version.data or ""
+    terms_version = int(shown_terms) if is_whole(shown_terms) else 0
+    form.terms_version.data = program_identity().terms_version  # what this page shows
     page, fragment = "auth/register.html", "auth/_register_form.html"
     context = {"allow_direct": get_settings().allow_direct_signups}
     if not form.is_submitted():
@@ -93,6 +100,7 @@ def register():
             email=_checked(form.email),
             password=_checked(form.password),
             referral_code=_checked(form.referral_code),
+            terms_version=None if form.accept_terms.errors else terms_version,
             form_refused=True,
         )
         _show_errors(form, errors)
@@ -104,6 +112,7 @@ def register():
             password=form.password.data,
             referral_code=form.referral_code.data or "",
             ip_hash=request_ip_hash(),
+            terms_version=terms_version,
         )
     except RegistrationRejected as rejected:
         _show_errors(form, rejected.errors)
@@ -183,7 +192,7 @@ def expired_form(exc: CSRFError):
 @bp.get("/account")
 @login_required
 def account():
-    return render("auth/account.html", "auth/_sessions.html")
+    return render("auth/account.html", "auth/_sessions.html", form=EmailChangeForm())
 
 
 @bp.post("/account/sessions/end-others")

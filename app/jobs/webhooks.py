@@ -1,5 +1,5 @@
 """Draining provider events in batches, with retries, and the sweeper for lost jobs (drains,
-sales to settle, Stripe payouts to send).
+sales to settle, Stripe payouts to send, outbox mails due).
 
 The sweep runs in the workers themselves (``app.jobs.worker``): once at every start, then
 about every minute. It does not depend on RQ's scheduler, whose lock a crashed worker holds
@@ -19,10 +19,12 @@ from flask import current_app
 from redis.exceptions import RedisError
 
 from app.extensions import db
+from app.jobs.mail import send_mail_job
 from app.jobs.payouts import send_payout_job
-from app.jobs.queueing import RETRY, get_queue, get_redis
+from app.jobs.queueing import RETRY, enqueue_many, get_queue, get_redis
 from app.jobs.sales import settle_sales_job
 from app.providers import MalformedEvent
+from app.services.mail.outbox import mails_due, reclaim_stale
 from app.services.money.sales import unaccrued_sale_ids
 from app.services.money.webhooks import (
     claim_events,
@@ -106,8 +108,9 @@ def sweep(older_than: timedelta = SWEEP_AFTER, payouts_after: timedelta = PAYOUT
     """Request a drain if an event waited longer than ``older_than``, settle sales whose
     job was lost (an admin's sale enqueued while Redis was down), and send Stripe payouts
     left ``pending`` or ``processing`` for ``payouts_after`` (a lost job, a worker killed
-    mid-send, retries used up, or waiting for funds). Idempotent: drains, settling and
-    sending may run twice. Whether there was anything to do."""
+    mid-send, retries used up, or waiting for funds), and outbox mails that are due (a lost
+    job, a refused attempt's backoff over, a worker dead mid-send: ``reclaim_stale``).
+    Idempotent: drains, settling and sending may run twice. Whether there was anything to do."""
     stale = has_stale_events(older_than)
     if stale:
         get_queue().enqueue(drain_webhook_events_job, retry=RETRY)
@@ -116,7 +119,11 @@ def sweep(older_than: timedelta = SWEEP_AFTER, payouts_after: timedelta = PAYOUT
     payout_ids = payouts_to_send(payouts_after)
     for payout_id in payout_ids:
         get_queue().enqueue(send_payout_job, payout_id, retry=RETRY)
-    return stale or bool(sale_ids) or bool(payout_ids)
+    reclaim_stale()
+    db.session.commit()
+    mail_ids = mails_due(pending_after=older_than)
+    enqueue_many(send_mail_job, [(mail_id,) for mail_id in mail_ids])
+    return stale or bool(sale_ids) or bool(payout_ids) or bool(mail_ids)
 
 
 def sweep_if_due() -> bool:

@@ -5,6 +5,7 @@ from app.links import bp
 from app.services.accounts.accounts import find_user_by_code
 from app.services.accounts.visitors import request_ip_hash
 from app.services.network.referral_links import ATTRIBUTION_COOKIE, record_click, safe_next
+from app.services.program.offer import referrer_rates
 from app.services.program.program import get_settings, list_tiers
 
 
@@ -22,7 +23,11 @@ def landing(code: str):
     else:
         response = make_response(
             render_template(
-                "links/landing.html", referrer=referrer, settings=settings, tiers=list_tiers()
+                "links/landing.html",
+                referrer=referrer,
+                settings=settings,
+                tiers=list_tiers(),
+                rates=referrer_rates(),
             )
         )
     # Last click wins: each visit through a link re-attributes for the whole window.

@@ -1,7 +1,7 @@
-"""Public pages: the program's home page."""
+"""Public pages: the program's home page, its terms, logo and theme."""
 
 from flask import Blueprint
 
 bp = Blueprint("main", __name__)
 
-from app.main import routes  # noqa: E402, F401
+from app.main import program, routes  # noqa: E402, F401

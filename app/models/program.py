@@ -1,11 +1,23 @@
-"""Program configuration: the MLM tier table and the single settings row."""
+"""Program configuration: the MLM tier table, the single settings row (with the program's
+identity) and the published versions of the program terms."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, CheckConstraint, String, Text, false, true
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    LargeBinary,
+    String,
+    Text,
+    false,
+    func,
+    true,
+)
+from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from app.models.base import Base, IdMixin, Money, Rate, TimestampMixin
 from app.models.transitions import sql_in
@@ -13,6 +25,10 @@ from app.models.transitions import sql_in
 PAYOUT_FREQUENCIES = frozenset({"daily", "weekly", "monthly"})
 # What a commission's rate applies to: the sale net of tax, or the total the buyer paid.
 COMMISSION_BASES = frozenset({"excluding_tax", "including_tax"})
+# The program's logo: the only image types accepted, and the most bytes one may have.
+LOGO_TYPES = frozenset({"image/png", "image/svg+xml"})
+MAX_LOGO_BYTES = 200 * 1024
+DEFAULT_PROGRAM_NAME = "Referral program"
 
 
 class MLMTier(IdMixin, TimestampMixin, Base):
@@ -66,6 +82,22 @@ class ReferralProgramSettings(IdMixin, TimestampMixin, Base):
         Rate, default=Decimal("0.5"), server_default="0.5"
     )
 
+    # The program's identity as affiliates see it (header, page titles, mails, the landing
+    # page of a shared link): app/services/program/identity.py.
+    program_name: Mapped[str] = mapped_column(
+        String(80), default=DEFAULT_PROGRAM_NAME, server_default=DEFAULT_PROGRAM_NAME
+    )
+    program_description: Mapped[str | None] = mapped_column(String(500))
+    product_name: Mapped[str | None] = mapped_column(String(80))
+    product_url: Mapped[str | None] = mapped_column(String(500))
+    # Lower-case #rrggbb; None: the stylesheet's own accent.
+    accent_color: Mapped[str | None] = mapped_column(String(7))
+    # The logo as uploaded (checked by content: app/services/program/logos.py), loaded only
+    # when served; its SHA-256 is the ETag and the cache-busting part of its URL.
+    logo: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
+    logo_type: Mapped[str | None] = mapped_column(String(16))
+    logo_digest: Mapped[str | None] = mapped_column(String(64))
+
     __table_args__ = (
         CheckConstraint("singleton", name="singleton"),
         CheckConstraint("max_tier_level >= 1", name="max_tier_positive"),
@@ -96,4 +128,30 @@ class ReferralProgramSettings(IdMixin, TimestampMixin, Base):
             "max_total_tier_rate >= 0 AND max_total_tier_rate <= 1",
             name="total_tier_rate_fraction",
         ),
+        CheckConstraint("length(btrim(program_name)) > 0", name="program_name_present"),
+        CheckConstraint("product_url ~ '^https?://'", name="product_url_http"),
+        CheckConstraint("accent_color ~ '^#[0-9a-f]{6}$'", name="accent_color_hex"),
+        CheckConstraint(f"logo_type IN ({sql_in(LOGO_TYPES)})", name="logo_type"),
+        CheckConstraint(
+            "(logo IS NULL) = (logo_type IS NULL) AND (logo IS NULL) = (logo_digest IS NULL)",
+            name="logo_complete",
+        ),
+        CheckConstraint(f"octet_length(logo) <= {MAX_LOGO_BYTES}", name="logo_size"),
+    )
+
+
+class ProgramTerms(Base):
+    """One row per published version of the program's terms; the newest is in force.
+    Append-only (a trigger refuses UPDATE and DELETE): what a user accepted stays readable.
+    Who published a version is in the audit log (``program.terms_published``)."""
+
+    __tablename__ = "program_terms"
+
+    version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint("length(btrim(body)) > 0", name="body_present"),
     )

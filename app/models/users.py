@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, false, func, text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    false,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import ID_LENGTH, Base, IdMixin, TimestampMixin
@@ -37,6 +48,15 @@ class User(UserMixin, IdMixin, TimestampMixin, Base):
     # Part of every session and remember-me cookie; rotating it ends them all (see
     # app/services/accounts/sessions.py). The default covers rows written outside the ORM (COPY).
     session_token: Mapped[str] = mapped_column(String(64), server_default=SESSION_TOKEN_DEFAULT)
+    # The program terms this user accepted last, and when. Both empty for accounts made
+    # before terms existed and for admins made from the command line; registration always
+    # sets them (app/services/program/terms.py).
+    terms_version: Mapped[int | None] = mapped_column(
+        ForeignKey("program_terms.version", ondelete="RESTRICT")
+    )
+    terms_accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the affiliate said they copied their link (the first-session checklist).
+    link_copied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     referrer: Mapped[User | None] = relationship(remote_side="User.id", back_populates="referrals")
     referrals: Mapped[list[User]] = relationship(back_populates="referrer")
@@ -55,6 +75,9 @@ class User(UserMixin, IdMixin, TimestampMixin, Base):
         CheckConstraint("referred_by <> id", name="not_self_referred"),
         CheckConstraint("email = btrim(email) AND email LIKE '%_@_%'", name="email_shape"),
         CheckConstraint("length(btrim(username)) > 0", name="username_present"),
+        CheckConstraint(
+            "(terms_version IS NULL) = (terms_accepted_at IS NULL)", name="terms_accepted_together"
+        ),
         # Domains are stored IDNA-encoded (app/services/accounts/emails.py), so the unique index on
         # lower(email) sees one spelling per mailbox.
         CheckConstraint("email ~ '@[[:ascii:]]+$'", name="email_ascii_domain"),

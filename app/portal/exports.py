@@ -8,21 +8,25 @@ from app.csv_stream import stream_csv
 from app.money import quantize
 from app.services.money.commission_listing import CommissionRow
 
+# Dates as the page shows them: the sale date (the hold counts from it), the date recorded
+# (when the commission accrued; the filters use it) and the end of the hold period.
 HEADER = (
-    "date", "status", "tier", "amount", "clawed_back", "rate", "sale_amount_net",
-    "sale_amount_net_tax", "payable_from", "buyer", "sale_reference",
+    "sale_date", "recorded_on", "status", "tier", "amount", "clawed_back", "rate",
+    "sale_amount_net", "sale_amount_net_tax", "payable_from", "buyer", "sale_reference",
 )  # fmt: skip
 
 
 def commission_csv(rows: Iterable[CommissionRow], currency: str) -> Iterator[str]:
-    """The header, then the rows in chunks of about 16 KB (amounts in the currency's unit)."""
+    """The header, then the rows in chunks of about 16 KB (amounts in the currency's unit;
+    the status as an affiliate reads it: in_hold, available, held, paid, cancelled)."""
 
     def lines() -> Iterator[tuple[object, ...]]:
         yield HEADER
         for row in rows:
             yield (
+                row.sale_occurred_at.date().isoformat() if row.sale_occurred_at else "",
                 row.created_at.date().isoformat(),
-                row.status,
+                row.state,
                 row.tier,
                 quantize(row.amount, currency),
                 quantize(row.clawed_back, currency),

@@ -3,10 +3,11 @@ from wtforms import DateField, IntegerField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, Optional, ValidationError
 
-from app.models import COMMISSION_TRANSITIONS
+from app.services.money.commission_states import STATES
 
-STATUS_CHOICES = [SelectChoice("", "Any status")] + [
-    SelectChoice(status, status.capitalize()) for status in sorted(COMMISSION_TRANSITIONS.statuses)
+# The statuses as an affiliate reads them (``commission_states``).
+STATE_CHOICES = [SelectChoice("", "Any status")] + [
+    SelectChoice(state.key, state.name) for state in STATES
 ]
 
 
@@ -16,12 +17,12 @@ class CommissionFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    status = SelectField("Status", choices=STATUS_CHOICES, default="", validate_choice=True)
+    status = SelectField("Status", choices=STATE_CHOICES, default="", validate_choice=True)
     tier = IntegerField(
         "Tier", validators=[Optional(), NumberRange(1, 100, "A tier from 1 to 100.")]
     )
-    since = DateField("From", validators=[Optional()])
-    until = DateField("To", validators=[Optional()])
+    since = DateField("Recorded from", validators=[Optional()])
+    until = DateField("Recorded to", validators=[Optional()])
 
     def validate_since(self, field) -> None:
         _check_year(field)

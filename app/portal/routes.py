@@ -1,17 +1,22 @@
-from flask import Response, abort, request, stream_with_context
+from flask import Response, abort, render_template, request, stream_with_context, url_for
 from flask_login import current_user, login_required
 
-from app.htmx import render, wants_fragment
+from app.extensions import db
+from app.htmx import redirect_to, render, wants_fragment
+from app.money import minor_units
 from app.pagination import cursor_arg
 from app.portal import bp
 from app.portal.exports import commission_csv
 from app.portal.forms import CommissionFilterForm
+from app.services.accounts.checklist import checklist, mark_link_copied
 from app.services.money.commission_listing import (
     CommissionFilters,
+    commission_totals,
     iter_commissions,
     list_commissions,
     monthly_earnings,
 )
+from app.services.money.commission_states import STATES
 from app.services.money.ledger import balances
 from app.services.money.receipts import receipt
 from app.services.network.network_stats import STAT_PERIODS, link_stats, network_summary
@@ -30,7 +35,26 @@ def dashboard():
         network=network_summary(current_user.id),
         earnings=balances(current_user.id),
         link=share_url(current_user),
+        checklist=checklist(current_user),
+        hold_days=get_settings().hold_days,
     )
+
+
+@bp.post("/link/copied")
+@login_required
+def link_copied():
+    """The copy button says the link was copied (the checklist's first step). HTMX gets the
+    checklist back (the link page ignores it); a plain form goes back to the dashboard."""
+    mark_link_copied(current_user)
+    db.session.commit()
+    if not wants_fragment():
+        return redirect_to(url_for("portal.dashboard"))
+    steps = checklist(current_user)
+    response = Response(
+        render_template("portal/_checklist.html", checklist=steps, link=share_url(current_user))
+    )
+    response.vary.add("HX-Request")
+    return response
 
 
 @bp.get("/link")
@@ -63,36 +87,57 @@ def qr(kind: str):
     return response
 
 
+COMMISSIONS = "portal/commissions.html"
+LIST, ROWS = "portal/_commission_list.html", "portal/_commission_rows.html"
+
+
 def _filters(form: CommissionFilterForm) -> CommissionFilters:
     return CommissionFilters(
-        status=form.status.data or None,
+        state=form.status.data or None,
         tier=form.tier.data,
         since=form.since.data,
         until=form.until.data,
     )
 
 
+def _query_args(form: CommissionFilterForm) -> dict[str, str]:
+    """Only the form's own filters go back into links: any other key would reach url_for as
+    one of its arguments (``endpoint``, ``_method``, ``_external`` ...) and fail."""
+    return {field.name: request.args[field.name] for field in form if request.args.get(field.name)}
+
+
+def _bad_filters(form: CommissionFilterForm, fragment: str = LIST):
+    """The page (or ``fragment``) with the filters' errors and nothing listed: 422."""
+    currency = get_settings().currency
+    return render(COMMISSIONS, fragment, 422, form=form, currency=currency, query={}, states=STATES)
+
+
 @bp.get("/commissions")
 @login_required
 def commissions():
+    """The filtered list (filters in the URL: the form pushes them). HTMX gets the list with
+    its chart, totals and CSV link, or, for "Show older" (``before``), the next rows."""
     form = CommissionFilterForm(request.args)
     before = cursor_arg("before")
+    fragment = ROWS if before else LIST
     if not form.validate():
-        return render(
-            "portal/commissions.html", "portal/_commission_rows.html", status=422, form=form
-        )
-    listing = list_commissions(current_user.id, _filters(form), before)
-    # Only the form's own filters go back into links: any other key would reach url_for as
-    # one of its arguments (``endpoint``, ``_method``, ``_external`` ...) and fail.
-    query = {field.name: request.args[field.name] for field in form if request.args.get(field.name)}
+        return _bad_filters(form, fragment)
+    filters, currency = _filters(form), get_settings().currency
+    summary = {}
+    if not (before and wants_fragment()):
+        summary = {
+            "totals": commission_totals(current_user.id, filters, minor_units(currency)),
+            "chart": monthly_earnings(current_user.id, filters),
+        }
     return render(
-        "portal/commissions.html",
-        "portal/_commission_rows.html",
+        COMMISSIONS,
+        fragment,
         form=form,
-        listing=listing,
-        query=query,
-        chart=None if wants_fragment() else monthly_earnings(current_user.id),
-        currency=get_settings().currency,
+        currency=currency,
+        query=_query_args(form),
+        states=STATES,
+        listing=list_commissions(current_user.id, filters, before),
+        **summary,
     )
 
 
@@ -117,7 +162,7 @@ def commission(commission_id: str):
 def commissions_csv():
     form = CommissionFilterForm(request.args)
     if not form.validate():
-        abort(400)
+        return _bad_filters(form)
     rows = iter_commissions(current_user.id, _filters(form))
     csv = commission_csv(rows, get_settings().currency)
     response = Response(stream_with_context(csv), mimetype="text/csv")

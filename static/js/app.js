@@ -16,6 +16,13 @@
       done();
     }
   });
+  // Without this file such a button only records the copy ("I've copied it"); with it, it
+  // copies too, so it says so. htmx:load also covers content htmx swaps in.
+  document.addEventListener("htmx:load", function (event) {
+    event.target.querySelectorAll("[data-copy-label]").forEach(function (button) {
+      button.textContent = button.getAttribute("data-copy-label");
+    });
+  });
 })();
 // Print buttons (hidden without this file; the browser's own print works anyway).
 (function () {

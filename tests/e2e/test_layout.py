@@ -12,6 +12,7 @@ and without JavaScript, keeps aria-current, and holds "Log out" inside the scree
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode
 
 import pytest
@@ -21,13 +22,16 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.jobs.queueing import get_queue
-from app.models import Commission, ReferralFlag
+from app.models import Commission, OutboxMail, ReferralFlag
+from app.services.accounts.email_change import request_email_change
 from app.services.accounts.moderation import set_suspended
+from app.services.accounts.password_reset import request_password_reset
+from app.services.mail.unsubscribe import unsubscribe_url
 from app.services.reports.refresh import refresh_reports
 from tests.e2e.conftest import screenshot, unreachable_controls
 from tests.e2e.test_commission_journey import _log_in
 from tests.e2e.test_payouts_page import _fits
-from tests.factories import make_payout, make_sale, make_user
+from tests.factories import PASSWORD, make_payout, make_sale, make_user
 from tests.signing import run_jobs
 from tests.web.test_admin_health import _parked
 from tests.web.test_admin_health_panels import fail_loudly
@@ -50,6 +54,9 @@ NOT_PAGES = {
     "admin.report_csv": "a CSV download",
     "payouts.stripe_refresh": "a redirect to Stripe's onboarding",
     "payouts.stripe_return": "a redirect back to the payouts page",
+    "main.logo": "the program's logo (an image)",
+    "main.theme": "the program's accent colour as CSS",
+    "devmail.html_part": "a mail's own HTML, framed by /dev/mail/<id> (sandboxed, not our layout)",
 }
 
 # Query strings that make a page show more than its empty form.
@@ -100,10 +107,10 @@ _TABLES_OUTSIDE_REGION = """() => [...document.querySelectorAll('table')].filter
 ).map((table) => table.closest('[id]')?.id || table.outerHTML.slice(0, 60))"""
 
 
-def _layout_data(app) -> dict[str, str]:
+def _layout_data(app) -> dict:
     """An affiliate (dina) with an upline, a downline, commissions, a paid payout and a flag; an
     admin; audit entries, a parked provider event and a failed job. Their emails, and the
-    values the URL arguments take."""
+    values the URL arguments take (by name, or by endpoint and name)."""
     tessa = make_user(username="tessa")
     dina = make_user(referrer=tessa, username="dina")
     bruce = make_user(referrer=dina, username="bruce")
@@ -122,6 +129,11 @@ def _layout_data(app) -> dict[str, str]:
     refresh_reports()
     db.session.commit()
     commission = db.session.scalars(select(Commission.id).where(Commission.user_id == dina.id))
+    # Mails with links in them, as dina gets them (kept in the outbox: no MAIL_URL).
+    request_password_reset(dina.email, None)
+    assert request_email_change(dina, "dina.new@example.com", PASSWORD, None) == {}
+    db.session.commit()
+    mails = {mail.kind: mail for mail in db.session.scalars(select(OutboxMail))}
     return {
         "affiliate": dina.email,
         "admin": boss.email,
@@ -129,20 +141,35 @@ def _layout_data(app) -> dict[str, str]:
         "payout_id": payout.id,
         "user_id": dina.id,
         "code": dina.referral_code,
+        "mail_id": mails["password_reset"].id,
+        # Three kinds of token: the value by endpoint.
+        ("auth.reset_password_with_link", "token"): _token(
+            mails["password_reset"], "/password/reset/"
+        ),
+        ("auth.confirm_email", "token"): _token(mails["email_change_confirm"], "/confirm/"),
+        ("auth.unsubscribe", "token"): unsubscribe_url(dina, "network").rsplit("/", 1)[1],
     }
 
 
-def _page_urls(app, values: dict[str, str]) -> dict[str, str]:
+def _token(mail: OutboxMail, path: str) -> str:
+    """The token of the link in a mail's text whose path has ``path`` before it."""
+    return re.search(re.escape(path) + r"([\w.-]+)", mail.body_text).group(1)
+
+
+def _page_urls(app, values: dict) -> dict[str, str]:
     """endpoint -> path of every GET page in the URL map (NOT_PAGES left out)."""
     urls, unfilled = {}, []
     with app.test_request_context():
         for rule in app.url_map.iter_rules():
             if "GET" not in rule.methods or rule.endpoint in NOT_PAGES:
                 continue
-            if missing := rule.arguments - values.keys():
+            arguments = {
+                name: values.get((rule.endpoint, name), values.get(name)) for name in rule.arguments
+            }
+            if missing := [name for name, value in arguments.items() if value is None]:
                 unfilled.append(f"{rule.endpoint} {rule.rule} needs {sorted(missing)}")
                 continue
-            path = url_for(rule.endpoint, **{name: values[name] for name in rule.arguments})
+            path = url_for(rule.endpoint, **arguments)
             query = QUERIES.get(rule.endpoint)
             urls[rule.endpoint] = f"{path}?{urlencode(query)}" if query else path
     assert unfilled == [], "give _layout_data a value for these, or add them to NOT_PAGES"

@@ -28,6 +28,7 @@ def test_new_user_joins_through_a_shared_link(live_server, browser):
         page.get_by_label("Email").fill("newcomer@example.com")
         page.get_by_label("Password", exact=True).fill("short")
         page.get_by_label("Confirm password").fill("short")
+        page.get_by_label("I have read and accept the program terms").check()
         page.get_by_role("button", name="Create my account").click()
         page.get_by_text("Use at least 10 characters.").wait_for()  # swapped in by htmx (422)
         screenshot(page, "journey-2-errors")
@@ -37,7 +38,13 @@ def test_new_user_joins_through_a_shared_link(live_server, browser):
         page.get_by_role("button", name="Create my account").click()
         page.wait_for_url(f"{live_server}/dashboard")
         assert page.get_by_role("heading", name="Hello, newcomer").is_visible()
+        checklist = page.locator("#checklist")
+        assert "(1 of 4 done)" in checklist.inner_text()  # the terms, accepted when joining
         screenshot(page, "journey-3-dashboard")
+        # With JavaScript the checklist's button copies the link and records it (htmx).
+        checklist.get_by_role("button", name="Copy").click()
+        page.locator("#step-copy.done").wait_for()
+        assert "(2 of 4 done)" in page.locator("#checklist").inner_text()
 
         page.get_by_role("link", name="My link").click()
         page.get_by_role("button", name="Copy").click()

@@ -66,6 +66,7 @@ def test_counts_stay_exact_under_concurrent_registrations(app, monkeypatch):
                 password=PASSWORD,
                 referral_code=codes[n % len(codes)],
                 ip_hash=f"ip-{n}",
+                terms_version=1,
             )
             db.session.commit()
 

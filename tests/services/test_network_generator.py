@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from app.extensions import db
-from app.models import Referral, User
+from app.models import MailNotice, Referral, User
 from app.services.network.network_generator import AlreadyGenerated, generate_network
 from app.services.network.referrals import backfill_referral_tiers
 from tests.factories import make_chain, make_user
@@ -31,6 +31,9 @@ def test_generated_network_has_exact_counts_and_full_referral_chains():
         {"id": top.id},
     ).all()
     assert [tier for tier, _ in tiers] == [1, 2, 3]
+    # Generated members are no news: only the anchor's own sign-up waits for a digest.
+    notices = db.session.scalars(select(MailNotice.referred_user_id)).all()
+    assert notices == [anchor.id]
 
 
 def test_generator_runs_once_per_database():
@@ -45,5 +48,7 @@ def test_registration_counts_again_after_generation():
     (anchor,) = make_chain(1)
     generate_network(50, attach_to=anchor)
     db.session.commit()
-    make_user(referrer=db.session.get(User, "gen49"))
+    joined = make_user(referrer=db.session.get(User, "gen49"))
     assert_counts_exact()
+    # The mail notices' trigger is back on too.
+    assert db.session.scalars(select(MailNotice.referred_user_id)).all() == [joined.id]

@@ -34,6 +34,7 @@ def _register(code: str = "", **overrides: str) -> User:
         "password": PASSWORD,
         "referral_code": code,
         "ip_hash": "ip-new",
+        "terms_version": 1,
     }
     fields.update(overrides)
     user = register_user(**fields)
@@ -249,6 +250,7 @@ def test_hundred_concurrent_registrations_under_one_referrer(app):
                 password=PASSWORD,
                 referral_code=code,
                 ip_hash=f"ip-{n}",
+                terms_version=1,
             )
             db.session.commit()
             return user.id

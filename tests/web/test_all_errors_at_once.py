@@ -32,6 +32,8 @@ def _register(client, **fields: str):
         "password": PASSWORD,
         "confirm": PASSWORD,
         "referral_code": "",
+        "terms_version": "1",
+        "accept_terms": "y",
         **fields,
     }
     return client.post("/register", data=data, headers=HX)

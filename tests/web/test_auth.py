@@ -25,6 +25,8 @@ def _form(client, **overrides: str) -> dict[str, str]:
         "password": PASSWORD,
         "confirm": PASSWORD,
         "referral_code": "",
+        "terms_version": "1",
+        "accept_terms": "y",
     }
     data.update(overrides)
     return data

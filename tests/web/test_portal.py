@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from app.extensions import db
+from app.services.accounts.visitors import hash_ip
 from tests.conftest import log_in
 from tests.factories import make_chain, make_sale, make_user
 
@@ -59,12 +60,16 @@ def test_link_page_has_the_link_qr_and_share_links(client):
     assert client.get("/link/qr.gif").status_code == 404
 
 
+def _visit(app, user, ip: str) -> None:
+    app.test_client().get(f"/r/{user.referral_code}", environ_overrides={"REMOTE_ADDR": ip})
+
+
 def test_link_stats_count_visitors_signups_and_paying(client, app):
     user = make_user()
     for ip in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"):
-        app.test_client().get(f"/r/{user.referral_code}", environ_overrides={"REMOTE_ADDR": ip})
-    first = make_user(referrer=user)
-    make_user(referrer=user)
+        _visit(app, user, ip)
+    first = make_user(referrer=user, signup_ip_hash=hash_ip("10.0.0.1"))
+    make_user(referrer=user, signup_ip_hash=hash_ip("10.0.0.2"))
     db.session.execute(
         text("UPDATE referrals SET status = 'completed' WHERE referred_user_id = :id"),
         {"id": first.id},
@@ -83,10 +88,37 @@ def test_link_stats_count_visitors_signups_and_paying(client, app):
     assert 'data-stat="clicks">3<' in html
     assert 'data-stat="signups">2<' in html
     assert 'data-stat="paying">1<' in html
-    assert 'data-stat="signup-rate">66.7%<' in html
-    assert 'data-stat="paying-rate">50.0%<' in html
+    # 10.0.0.1 visited 20 days ago: outside the week's visitors, so not one who signed up.
+    assert 'data-stat="signup-rate">33.33 %<' in html
+    assert 'data-stat="paying-rate">50 %<' in html
     month = client.get("/link?days=30").get_data(as_text=True)
     assert "<!doctype html>" in month and 'data-stat="clicks">4<' in month
+    assert 'data-stat="signup-rate">50 %<' in month
+
+
+def test_visit_rate_counts_each_visitor_once_and_never_passes_100_percent(client, app):
+    user = make_user()
+    _visit(app, user, "10.0.0.1")
+    # The same visitor on another day, and again today: two daily rows, one visitor.
+    db.session.execute(text("UPDATE referral_clicks SET clicked_on = clicked_on - 1"))
+    db.session.commit()
+    _visit(app, user, "10.0.0.1")
+    _visit(app, user, "10.0.0.1")
+    for _ in range(3):  # one visitor, three accounts
+        make_user(referrer=user, signup_ip_hash=hash_ip("10.0.0.1"))
+    make_user(referrer=user)  # the code typed in: a sign-up without a visit
+    log_in(client, user.email)
+    html = client.get("/link?days=7", headers=HX).get_data(as_text=True)
+    assert 'data-stat="clicks">1<' in html
+    assert 'data-stat="signups">4<' in html
+    assert 'data-stat="signup-rate">100 %<' in html
+    assert 'data-stat="signed-up-visitors">1 of 1 unique visitor signed up' in html
+    _visit(app, user, "10.0.0.2")
+    _visit(app, user, "10.0.0.3")
+    _visit(app, user, "10.0.0.4")
+    html = client.get("/link?days=7", headers=HX).get_data(as_text=True)
+    assert 'data-stat="clicks">4<' in html
+    assert 'data-stat="signup-rate">25 %<' in html
 
 
 def test_unknown_period_falls_back_to_30_days(client):

@@ -71,6 +71,8 @@ def test_without_redis_sign_in_is_refused_with_a_clear_message_not_a_500(app):
             "email": "newbie@example.com",
             "password": PASSWORD,
             "confirm": PASSWORD,
+            "terms_version": "1",
+            "accept_terms": "y",
         }
         response = browser.post(f"{base}/register", data=data, timeout=30)
         assert response.status_code == 503

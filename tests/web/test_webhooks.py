@@ -77,7 +77,9 @@ def test_a_bad_lemon_signature_is_400_with_nothing_stored(client):
 
 def test_only_the_webhooks_are_exempt_from_csrf(app):
     exempt = app.extensions["csrf"]._exempt_views
-    assert exempt == {"app.webhooks.routes.receive"}
+    # The unsubscribe link's signed token is its permission (RFC 8058: a mail client
+    # POSTs it without cookies or a token).
+    assert exempt == {"app.webhooks.routes.receive", "app.auth.mail_preferences.unsubscribe"}
 
 
 def test_stripe_checkout_is_stored_then_accrued_by_a_worker(app, client):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -15,10 +16,12 @@ from app.models.base import new_id
 from app.services.accounts.emails import normalize_email
 from app.services.accounts.passwords import hash_password, needs_rehash, verify_password
 from app.services.accounts.sessions import end_all_sessions
+from app.services.mail.outbox import queue_mail
 from app.services.money.fraud import flag_suspicious_referral
 from app.services.network.referral_codes import generate_referral_code, normalize_code
 from app.services.network.referrals import write_referral_chain
 from app.services.ops import audit
+from app.services.program.identity import program_identity
 from app.services.program.program import get_settings
 
 MIN_PASSWORD_LENGTH = 10
@@ -32,6 +35,9 @@ INVALID_EMAIL = "Enter a valid email address, like name@example.com."
 # For an operator (flask create-admin), who may know; never shown at registration.
 EMAIL_TAKEN = "An account with this email already exists."
 USERNAME_TAKEN = "This username is taken. Try another."
+TERMS_CHANGED = (
+    "The terms were updated while you were signing up: read them and tick the box again."
+)
 NOT_THE_CURRENT_ONE = "That is not your current password."
 # The key of an error about the whole form rather than one field.
 FORM = "form"
@@ -85,13 +91,15 @@ def create_user(
     referrer: User | None = None,
     is_admin: bool = False,
     signup_ip_hash: str | None = None,
+    terms_version: int | None = None,
 ) -> User:
     """Create a user and, when referred, their referral chain (one row per upline tier).
 
     A referral code collision is retried (``ON CONFLICT DO NOTHING`` on the unique code, so
     no savepoint is needed); any other unique violation raises ``IntegrityError``.
     The email is stored normalized (``normalize_email``); an invalid one raises ``ValueError``.
-    Flushes, never commits. Two statements whatever the network's size.
+    ``terms_version``: the program terms the user accepted, now. Flushes, never commits.
+    Two statements whatever the network's size.
     """
     normalized = normalize_email(email)
     if normalized is None:
@@ -104,6 +112,8 @@ def create_user(
         "referred_by": referrer.id if referrer else None,
         "is_admin": is_admin,
         "signup_ip_hash": signup_ip_hash,
+        "terms_version": terms_version,
+        "terms_accepted_at": datetime.now(UTC) if terms_version is not None else None,
     }
     for _ in range(_CODE_ATTEMPTS):
         code = generate_referral_code()
@@ -131,6 +141,7 @@ def check_registration(
     email: str | None,
     password: str | None,
     referral_code: str | None,
+    terms_version: int | None = None,
     form_refused: bool = False,
 ) -> tuple[dict[str, str], User | None]:
     """What the database and the password rules say about a registration: errors by form
@@ -141,7 +152,9 @@ def check_registration(
     last, only when nothing else is wrong (nor anything the form found: ``form_refused``), and
     a taken one gets the neutral ``NOT_CREATED``: a probe with a taken username (or any other
     mistake) learns nothing about the email, and one that gets this far creates an account
-    whenever the email is free. Reads only.
+    whenever the email is free. ``terms_version``, the program terms version the form showed,
+    must be the one in force (else ``accept_terms``: nobody accepts a text they were not
+    shown). Reads only.
     """
     errors: dict[str, str] = {}
     normalized = None
@@ -162,24 +175,38 @@ def check_registration(
         problem = password_problem(password, email=email or "", username=username or "")
         if problem:
             errors["password"] = problem
+    if terms_version is not None and terms_version != program_identity().terms_version:
+        errors["accept_terms"] = TERMS_CHANGED
     if not errors and not form_refused and normalized and find_user_by_email(normalized):
         errors[FORM] = NOT_CREATED
     return errors, referrer
 
 
 def register_user(
-    *, username: str, email: str, password: str, referral_code: str, ip_hash: str
+    *,
+    username: str,
+    email: str,
+    password: str,
+    referral_code: str,
+    ip_hash: str,
+    terms_version: int,
 ) -> User:
-    """Register a new affiliate, referred by the owner of ``referral_code`` if one is given.
+    """Register a new affiliate, referred by the owner of ``referral_code`` if one is given,
+    who accepted ``terms_version`` of the program terms.
 
     Checks the registration (``check_registration``: taken username, unknown code, direct
-    sign-ups allowed, the password rules, then the taken email) and raises
-    ``RegistrationRejected`` with a message per field, writing nothing. The unique indexes stay
-    the last line against a concurrent duplicate; after a rejection the caller rolls the
-    session back. Suspicious referrals are flagged, not refused. Audited. Flushes only.
+    sign-ups allowed, the password rules, the terms version in force, then the taken email)
+    and raises ``RegistrationRejected`` with a message per field, writing nothing. The unique
+    indexes stay the last line against a concurrent duplicate; after a rejection the caller
+    rolls the session back. Suspicious referrals are flagged, not refused. Audited; the welcome
+    mail (with the shared link) is queued in the same transaction. Flushes only.
     """
     errors, referrer = check_registration(
-        username=username, email=email, password=password, referral_code=referral_code
+        username=username,
+        email=email,
+        password=password,
+        referral_code=referral_code,
+        terms_version=terms_version,
     )
     if errors:
         raise RegistrationRejected(errors)
@@ -191,6 +218,7 @@ def register_user(
             password=password,
             referrer=referrer,
             signup_ip_hash=ip_hash,
+            terms_version=terms_version,
         )
     except IntegrityError as exc:  # lost a race with a concurrent registration
         problem = unique_violation(exc)
@@ -203,9 +231,11 @@ def register_user(
         user.id,
         ip_hash,
         referrer_id=referrer.id if referrer else None,
+        terms_version=terms_version,
     )
     if referrer is not None:
         flag_suspicious_referral(user, referrer, ip_hash)
+    queue_mail(user, "welcome")
     return user
 
 

@@ -1,4 +1,4 @@
-"""Attempt limits for sign-in, registration and password changes.
+"""Attempt limits for sign-in, registration, password changes and resets, email changes.
 
 An attempt is counted (one atomic ``INCR`` in Redis per limit) *before* the password or the
 form is checked, so requests in flight cannot all slip under the limit; a sign-in that
@@ -39,6 +39,10 @@ LOGIN_PER_IP = Throttle("login-ip", parse("30 per minute"), "Sign-in")
 # lock the owner out for the rest of the hour: the price of stopping distributed guessing.
 LOGIN_PER_EMAIL = Throttle("login-email", parse("20 per hour"), "Sign-in")
 REGISTRATION_PER_IP = Throttle("register-ip", parse("10 per hour"), "Registration")
+# Reset links asked for, per client and per address (known or not: the same answer either way).
+RESET_PER_IP = Throttle("reset-ip", parse("10 per hour"), "Password reset")
+RESET_PER_EMAIL = Throttle("reset-email", parse("5 per hour"), "Password reset")
+# Also counts email changes: both guess the current password.
 PASSWORD_PER_USER = Throttle("password-user", parse("5 per 15 minutes"), "Changing the password")
 
 

@@ -1,37 +1,42 @@
 """Commissions, an affiliate's own (or, for admins, everyone's): filtered keyset pages, a
-streamed export, monthly totals."""
+streamed export, the totals of a filter, monthly totals."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, case, func, select, tuple_
 from sqlalchemy.orm import aliased
 
 from app.charts import BarChart, Series, colour
 from app.extensions import db
 from app.models import Commission, Sale, User
 from app.pagination import Cursor
+from app.services.money import commission_states
 from app.services.money.commissions import in_proportion
 
 PAGE_SIZE = 50
+# The earnings chart shows at most this many months (the last ones of the filtered range).
+CHART_MONTHS = 12
 
 
 @dataclass(frozen=True)
 class CommissionFilters:
-    status: str | None = None
+    status: str | None = None  # a stored status (the admins' list)
+    state: str | None = None  # an affiliate's status (a key of commission_states.STATES)
     tier: int | None = None
-    since: date | None = None
+    since: date | None = None  # by the date the commission was recorded
     until: date | None = None  # inclusive
+    as_of: datetime = field(default_factory=lambda: datetime.now(UTC))  # for ``state``
 
 
 @dataclass(frozen=True)
 class CommissionRow:
     id: str
-    created_at: datetime
+    created_at: datetime  # recorded: when the sale was processed and the commission accrued
     status: str
     tier: int
     amount: Decimal
@@ -39,13 +44,15 @@ class CommissionRow:
     rate: Decimal
     base_amount: Decimal
     base_includes_tax: bool
-    payable_at: datetime
+    payable_at: datetime  # the sale date plus the hold period
     buyer: str | None
     sale_reference: str
+    sale_occurred_at: datetime | None  # the sale date: when the buyer paid
     sale_amount: Decimal
     sale_refunded: Decimal
     sale_disputed: Decimal
     earner: str
+    as_of: datetime
 
     @property
     def sale_net(self) -> Decimal:
@@ -55,6 +62,14 @@ class CommissionRow:
             self.base_amount, self.sale_amount, self.sale_refunded, self.sale_disputed
         )
 
+    @property
+    def state(self) -> str:
+        return commission_states.state_of(self.status, self.payable_at, self.as_of)
+
+    @property
+    def status_label(self) -> str:
+        return commission_states.label(self.status, self.payable_at, self.as_of)
+
 
 @dataclass(frozen=True)
 class CommissionPage:
@@ -62,9 +77,27 @@ class CommissionPage:
     next_cursor: Cursor | None
 
 
+def _conditions(user_id: str | None, filters: CommissionFilters) -> list[ColumnElement[bool]]:
+    conditions = []
+    if user_id:
+        conditions.append(Commission.user_id == user_id)
+    if filters.status:
+        conditions.append(Commission.status == filters.status)
+    if filters.state:
+        conditions.append(commission_states.where_state(filters.state, filters.as_of))
+    if filters.tier:
+        conditions.append(Commission.tier == filters.tier)
+    if filters.since:
+        conditions.append(Commission.created_at >= datetime.combine(filters.since, time(), UTC))
+    if filters.until:
+        end = datetime.combine(filters.until + timedelta(days=1), time(), UTC)
+        conditions.append(Commission.created_at < end)
+    return conditions
+
+
 def _query(user_id: str | None, filters: CommissionFilters) -> Select:
     earner = aliased(User)
-    query = (
+    return (
         select(
             Commission.id,
             Commission.created_at,
@@ -78,6 +111,7 @@ def _query(user_id: str | None, filters: CommissionFilters) -> Select:
             Commission.payable_at,
             User.username.label("buyer"),
             Sale.external_id.label("sale_reference"),
+            Sale.occurred_at.label("sale_occurred_at"),
             Sale.amount.label("sale_amount"),
             Sale.refunded_amount.label("sale_refunded"),
             Sale.disputed_amount.label("sale_disputed"),
@@ -86,19 +120,9 @@ def _query(user_id: str | None, filters: CommissionFilters) -> Select:
         .join(Sale, Sale.id == Commission.sale_id)
         .join(earner, earner.id == Commission.user_id)
         .outerjoin(User, User.id == Sale.buyer_id)
+        .where(*_conditions(user_id, filters))
+        .order_by(Commission.created_at.desc(), Commission.id.desc())
     )
-    if user_id:
-        query = query.where(Commission.user_id == user_id)
-    if filters.status:
-        query = query.where(Commission.status == filters.status)
-    if filters.tier:
-        query = query.where(Commission.tier == filters.tier)
-    if filters.since:
-        query = query.where(Commission.created_at >= datetime.combine(filters.since, time(), UTC))
-    if filters.until:
-        end = datetime.combine(filters.until + timedelta(days=1), time(), UTC)
-        query = query.where(Commission.created_at < end)
-    return query.order_by(Commission.created_at.desc(), Commission.id.desc())
 
 
 def list_commissions(
@@ -112,7 +136,10 @@ def list_commissions(
         query = query.where(
             tuple_(Commission.created_at, Commission.id) < tuple_(before.created_at, before.id)
         )
-    rows = [CommissionRow(**row._mapping) for row in db.session.execute(query.limit(PAGE_SIZE + 1))]
+    rows = [
+        CommissionRow(**row._mapping, as_of=filters.as_of)
+        for row in db.session.execute(query.limit(PAGE_SIZE + 1))
+    ]
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     cursor = Cursor(rows[-1].created_at, rows[-1].id) if more else None
@@ -125,14 +152,57 @@ def iter_commissions(user_id: str, filters: CommissionFilters) -> Iterator[Commi
         _query(user_id, filters).execution_options(yield_per=1000, stream_results=True)
     )
     for row in result:
-        yield CommissionRow(**row._mapping)
+        yield CommissionRow(**row._mapping, as_of=filters.as_of)
+
+
+@dataclass(frozen=True)
+class CommissionTotals:
+    """The sums over every commission of a filter (not only the page shown)."""
+
+    count: int
+    sale_net: Decimal  # each row's net sale rounded as the row shows it, then summed
+    amount: Decimal  # of the commissions not cancelled (a cancelled one earns nothing)
+    clawed_back: Decimal
+
+    @property
+    def earned(self) -> Decimal:
+        return self.amount - self.clawed_back
+
+
+def commission_totals(user_id: str, filters: CommissionFilters, minor: int) -> CommissionTotals:
+    """One aggregate statement over the filtered commissions; ``minor`` is the currency's
+    number of decimals, to which each row's net sale is rounded (as on the page and in the
+    CSV) before it is summed, so the total is the sum of the figures listed. Amounts leave
+    cancelled commissions out (one cancelled as fraud keeps its figure, earning nothing)."""
+    remaining = Sale.amount - func.least(Sale.amount, Sale.refunded_amount + Sale.disputed_amount)
+    sale_net = case(
+        (Sale.amount > 0, func.round(Commission.base_amount * remaining / Sale.amount, minor)),
+        else_=0,
+    )
+    counted = Commission.status != "cancelled"
+    count, net, amount, clawed_back = db.session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(sale_net), 0),
+            func.coalesce(func.sum(Commission.amount).filter(counted), 0),
+            func.coalesce(func.sum(Commission.clawed_back).filter(counted), 0),
+        )
+        .select_from(Commission)
+        .join(Sale, Sale.id == Commission.sale_id)
+        .where(*_conditions(user_id, filters))
+    ).one()
+    return CommissionTotals(count, Decimal(net), amount, clawed_back)
 
 
 @dataclass(frozen=True)
 class MonthlyEarnings:
     months: list[date]  # first day of each month, oldest first
     tiers: list[int]
-    amounts: dict[tuple[date, int], Decimal]  # non-cancelled, net of clawbacks
+    amounts: dict[tuple[date, int], Decimal]  # not cancelled, net of clawbacks
+
+    @property
+    def is_empty(self) -> bool:
+        return not any(self.amounts.values())
 
     @property
     def totals(self) -> dict[date, Decimal]:
@@ -141,10 +211,17 @@ class MonthlyEarnings:
             for m in self.months
         }
 
+    @property
+    def period(self) -> str:
+        if not self.months:
+            return "no months"
+        first, last = self.months[0], self.months[-1]
+        return f"{first:%b %Y}" if first == last else f"{first:%b %Y} to {last:%b %Y}"
+
     def chart(self, currency: str) -> BarChart:
         return BarChart(
             id="earnings",
-            title=f"Commissions earned per month over the last {len(self.months)} months, by tier",
+            title=f"Commissions earned per month, {self.period}, by tier",
             labels=[m.strftime("%b") for m in self.months],
             titles=[m.strftime("%b %Y") for m in self.months],
             series=[Series(f"Tier {t}", colour(t)) for t in self.tiers],
@@ -155,21 +232,33 @@ class MonthlyEarnings:
         )
 
 
-def monthly_earnings(user_id: str, months: int = 12, today: date | None = None) -> MonthlyEarnings:
-    """Earnings per month (by accrual date) and tier over the last ``months`` months."""
-    today = today or datetime.now(UTC).date()
-    first = date(today.year, today.month, 1)
-    starts = []
-    for back in range(months - 1, -1, -1):
-        year, month = divmod(first.year * 12 + first.month - 1 - back, 12)
-        starts.append(date(year, month + 1, 1))
+def _month_starts(since: date | None, until: date) -> list[date]:
+    """First days of the months from ``since`` (or ``CHART_MONTHS`` before ``until``) to
+    ``until``'s, the last ``CHART_MONTHS`` of them."""
+    last = until.year * 12 + until.month - 1
+    first = last - CHART_MONTHS + 1
+    if since is not None:
+        first = max(first, since.year * 12 + since.month - 1)
+    return [date(m // 12, m % 12 + 1, 1) for m in range(first, last + 1)]
+
+
+def monthly_earnings(user_id: str, filters: CommissionFilters) -> MonthlyEarnings:
+    """Earnings (not cancelled, net of clawbacks) per month, by the date recorded, and tier, for the
+    filtered commissions: the months of the filter's dates (the last ``CHART_MONTHS`` of
+    them; without an end date, up to this month)."""
+    today = filters.as_of.date()
+    until = min(filters.until, today) if filters.until else today
+    starts = _month_starts(filters.since, until)
+    if not starts:
+        return MonthlyEarnings([], [], {})
     month = func.date_trunc("month", func.timezone("UTC", Commission.created_at))
+    chart_start = datetime.combine(starts[0], time(), UTC)
     rows = db.session.execute(
         select(month, Commission.tier, func.sum(Commission.amount - Commission.clawed_back))
         .where(
-            Commission.user_id == user_id,
+            *_conditions(user_id, filters),
             Commission.status != "cancelled",
-            Commission.created_at >= datetime.combine(starts[0], time(), UTC),
+            Commission.created_at >= chart_start,
         )
         .group_by(month, Commission.tier)
     )
@@ -180,7 +269,8 @@ def monthly_earnings(user_id: str, months: int = 12, today: date | None = None) 
 
 def commission_row(commission_id: str) -> CommissionRow | None:
     """One commission as the lists show it (any user's: the caller checks who may see it)."""
+    filters = CommissionFilters()
     row = db.session.execute(
-        _query(None, CommissionFilters()).where(Commission.id == commission_id)
+        _query(None, filters).where(Commission.id == commission_id)
     ).one_or_none()
-    return CommissionRow(**row._mapping) if row else None
+    return CommissionRow(**row._mapping, as_of=filters.as_of) if row else None

@@ -276,9 +276,9 @@ def _held_commissions(flag: ReferralFlag) -> list[Commission]:
     return list(db.session.scalars(query))
 
 
-def _decide_held(flag: ReferralFlag, new_status: str) -> int:
+def _decide_held(flag: ReferralFlag, new_status: str) -> list[Commission]:
     """Take each held commission's money out of "held"; released ones accrue again at their
-    payable date, cancelled ones are gone."""
+    payable date, cancelled ones are gone. Returns them."""
     held = _held_commissions(flag)
     for commission in held:
         ledger.append(
@@ -291,16 +291,16 @@ def _decide_held(flag: ReferralFlag, new_status: str) -> int:
                 commission_id=commission.id,
             )  # fmt: skip
         commission.transition_to(new_status)
-    return len(held)
+    return held
 
 
-def release_held(flag: ReferralFlag) -> int:
+def release_held(flag: ReferralFlag) -> list[Commission]:
     """A cleared flag: the held commissions it covers become pending (those another open
     flag holds stay held)."""
     return _decide_held(flag, "pending")
 
 
-def cancel_held(flag: ReferralFlag) -> int:
+def cancel_held(flag: ReferralFlag) -> list[Commission]:
     """A confirmed flag: the held commissions it covers are cancelled (those another open
     flag holds stay held, for that flag's decision)."""
     return _decide_held(flag, "cancelled")

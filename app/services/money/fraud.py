@@ -14,6 +14,7 @@ from app.models import REFERRAL_TRANSITIONS, Referral, ReferralFlag, User
 from app.models.base import new_id
 from app.money import minor_units
 from app.services.accounts.emails import normalize_email
+from app.services.mail.notifications import mail_flag_decided
 from app.services.money.commissions import (
     EARNING_TERMS,
     cancel_held,
@@ -144,7 +145,9 @@ class FlagAlreadyResolved(ValueError):
 def resolve_flag(flag: ReferralFlag, decision: str, admin: User) -> None:
     """An admin's decision on an open flag, audited. ``cleared``: the buyer's held
     commissions are released. ``confirmed``: they are cancelled and the buyer's referral
-    rows cancelled, so later sales earn nobody anything. Locks the flag; flushes only."""
+    rows cancelled, so later sales earn nobody anything. The affiliates whose commissions
+    changed, and the flag's referrer, are mailed the decision (``mail_flag_decided``).
+    Locks the flag; flushes only."""
     serialize_accruals()  # no batch is accruing held commissions for this buyer meanwhile
     db.session.refresh(flag, with_for_update=True)
     if flag.status != "open":
@@ -169,8 +172,9 @@ def resolve_flag(flag: ReferralFlag, decision: str, admin: User) -> None:
         subject_type="user",
         subject_id=flag.referred_user_id,
         reason=flag.reason,
-        commissions=changed,
+        commissions=len(changed),
     )
+    mail_flag_decided(flag, changed)
 
 
 def open_flags(limit: int = 100) -> list[tuple[ReferralFlag, str, str]]:

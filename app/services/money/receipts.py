@@ -5,11 +5,13 @@ that carried it. Admins see any; an affiliate their own, without the buyer's ema
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Commission, LedgerEntry, Payout, Referral, Sale, User
+from app.services.money.commission_states import label, state_of
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,15 @@ class Receipt:
     path: list[tuple[int, str]]
     entries: list[LedgerEntry]
     payout: Payout | None
+
+    @property
+    def state(self) -> str:
+        """The status as the affiliate reads it (``commission_states``), now."""
+        return state_of(self.commission.status, self.commission.payable_at, datetime.now(UTC))
+
+    @property
+    def status_label(self) -> str:
+        return label(self.commission.status, self.commission.payable_at, datetime.now(UTC))
 
 
 def receipt(commission_id: str, *, owner_id: str | None = None) -> Receipt | None:

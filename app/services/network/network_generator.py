@@ -7,7 +7,8 @@ which gives the heavy tail real programs show), some long chains, depth capped a
 Speed: the tree is drawn in Python, then users, their referral rows (tiers up to the max
 tier) and their downline counts are streamed with COPY in one transaction. The counting
 trigger is switched off for that transaction (its work is done here in bulk) and the
-counts of the existing uplines above the attachment point are added in one upsert.
+counts of the existing uplines above the attachment point are added in one upsert. So is
+the "new referral" mail notices' trigger: generated members are no news to mail anyone.
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ def generate_network(n: int, attach_to: User, seed: int = 2026) -> GeneratedNetw
     db.session.flush()
     with raw.cursor() as cursor:
         cursor.execute("ALTER TABLE users DISABLE TRIGGER users_downline_counts")
+        cursor.execute("ALTER TABLE users DISABLE TRIGGER users_mail_notices")
         with cursor.copy(_COPY_USERS) as copy:
             for i in range(n):
                 p = parent[i]
@@ -159,6 +161,7 @@ def generate_network(n: int, attach_to: User, seed: int = 2026) -> GeneratedNetw
             "DO UPDATE SET members = downline_counts.members + EXCLUDED.members"
         )
         cursor.execute("ALTER TABLE users ENABLE TRIGGER users_downline_counts")
+        cursor.execute("ALTER TABLE users ENABLE TRIGGER users_mail_notices")
     fan_out = Counter(parent)
     fan_out.pop(-1, None)
     return GeneratedNetwork(

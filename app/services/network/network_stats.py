@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.extensions import db
-from app.models import DownlineCount, Referral, ReferralClick, User
+from app.models import DownlineCount, Referral, User
+from app.money import ratio
 from app.services.program.program import get_settings
 
 STAT_PERIODS = (7, 30, 90)
@@ -17,35 +19,51 @@ STAT_PERIODS = (7, 30, 90)
 @dataclass(frozen=True)
 class LinkStats:
     days: int
-    clicks: int
-    signups: int
-    paying: int
+    visitors: int  # unique visitors through the link in the period
+    signups: int  # tier-1 sign-ups in the period, through a visit or a typed code
+    paying: int  # of those sign-ups, the ones who bought
+    signed_up_visitors: int  # of the visitors, the ones who signed up in the period
 
     @property
-    def signup_rate(self) -> float | None:
-        return self.signups / self.clicks if self.clicks else None
+    def signup_rate(self) -> Decimal | None:
+        """Visitors who signed up ÷ visitors: one population, so never above 1."""
+        return ratio(self.signed_up_visitors, self.visitors)
 
     @property
-    def paying_rate(self) -> float | None:
-        return self.paying / self.signups if self.signups else None
+    def paying_rate(self) -> Decimal | None:
+        return ratio(self.paying, self.signups)
+
+
+# A visitor is the keyed hash of their IP (``referral_clicks.visitor_hash``); a sign-up keeps
+# the same hash (``users.signup_ip_hash``). Both sides are the period's rows only, read
+# through the (referrer_id, clicked_on, visitor_hash) and (referrer_id, created_at) indexes:
+# the cost follows the period's traffic, never the affiliate's history.
+_LINK_STATS = text(
+    """
+    WITH visitors AS (
+        SELECT DISTINCT visitor_hash FROM referral_clicks
+        WHERE referrer_id = :user_id AND clicked_on > :since_day
+    ), signups AS (
+        SELECT u.signup_ip_hash, r.status FROM referrals r JOIN users u ON u.id = r.referred_user_id
+        WHERE r.referrer_id = :user_id AND r.tier = 1 AND r.created_at >= :since
+    )
+    SELECT (SELECT count(*) FROM visitors),
+           (SELECT count(*) FROM signups),
+           (SELECT count(*) FROM signups WHERE status = 'completed'),
+           (SELECT count(*) FROM visitors v
+            WHERE EXISTS (SELECT 1 FROM signups s WHERE s.signup_ip_hash = v.visitor_hash))
+    """
+)
 
 
 def link_stats(user_id: str, days: int) -> LinkStats:
-    """Unique daily visitors, sign-ups and paying sign-ups through the link in the last ``days``."""
+    """Unique visitors, sign-ups and paying sign-ups through the link in the last ``days``,
+    and how many of those visitors signed up (one visitor signing up twice counts once)."""
     since = datetime.now(UTC) - timedelta(days=days)
-    clicks = db.session.scalar(
-        select(func.count()).where(
-            ReferralClick.referrer_id == user_id,
-            ReferralClick.clicked_on > since.date(),
-        )
-    )
-    signups, paying = db.session.execute(
-        select(
-            func.count(),
-            func.count().filter(Referral.status == "completed"),
-        ).where(Referral.referrer_id == user_id, Referral.tier == 1, Referral.created_at >= since)
+    visitors, signups, paying, signed_up = db.session.execute(
+        _LINK_STATS, {"user_id": user_id, "since_day": since.date(), "since": since}
     ).one()
-    return LinkStats(days=days, clicks=clicks, signups=signups, paying=paying)
+    return LinkStats(days, visitors, signups, paying, signed_up)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from app.extensions import db
 from app.models import Commission, Payout, PayoutAccount, ReferralProgramSettings, Sale, User
 from app.models.payouts import OPEN_STATUSES, PAYMENT_METHODS
 from app.money import format_money, minor_units, quantize
+from app.services.mail.notifications import mail_payout_outcome
 from app.services.money import ledger
 from app.services.ops import audit
 from app.services.program.program import get_settings
@@ -245,7 +246,8 @@ def complete_payout(
     against money owed, is matched when later payouts cover the rest. Commissions of sales
     under an open dispute are never marked. Raises ``DuplicateReference`` (the unique index
     refuses it too) or ``InvalidTransition`` unless it was ``processing``. Under the user's
-    ledger lock; audited (``payout.completed``). Flushes.
+    ledger lock; audited (``payout.completed``); the user is mailed ("payout sent", unless
+    they turned payout mails off). Flushes.
     """
     now = now or datetime.now(UTC)
     lock_user_ledger(payout.user_id)
@@ -296,6 +298,7 @@ def complete_payout(
         reference=reference,
         commissions=len(paid),
     )
+    mail_payout_outcome(payout)
     db.session.flush()
     return paid
 
@@ -306,7 +309,8 @@ def fail_payout(
     """The payout will not be paid: ``failed`` with ``reason``, and its reserve returns to the
     balance (a ``payout_failure`` entry). No commission was marked paid by it (that happens
     only at completion), so none changes. Raises ``InvalidTransition`` from a final or
-    completed payout. Under the user's ledger lock; audited (``payout.failed``). Flushes.
+    completed payout. Under the user's ledger lock; audited (``payout.failed``); the user is
+    mailed ("payout failed", unless they turned payout mails off). Flushes.
     """
     now = now or datetime.now(UTC)
     lock_user_ledger(payout.user_id)
@@ -321,4 +325,5 @@ def fail_payout(
         subject_id=payout.id,
         reason=reason,
     )
+    mail_payout_outcome(payout)
     db.session.flush()

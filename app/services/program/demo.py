@@ -9,6 +9,7 @@ from app.models import User
 from app.services.accounts.accounts import create_user, find_user_by_email
 from app.services.money.commissions import settle_sales
 from app.services.money.sales import SaleReport, record_sale
+from app.services.program.identity import program_identity
 
 DEMO_PASSWORD = "demo-password-2026"
 ADMIN_EMAIL = "admin@example.com"
@@ -45,6 +46,8 @@ def build_demo_network() -> list[User]:
                 email=demo_email(username),
                 password=DEMO_PASSWORD,
                 referrer=by_name[referrer_name] if referrer_name else None,
+                # As if they joined through the sign-up form, which requires the terms.
+                terms_version=program_identity().terms_version,
             )
             created.append(user)
         by_name[username] = user

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from app.extensions import db
 from app.models import MLMTier, ReferralProgramSettings
 from app.models.base import new_id
+from app.services.program.terms import seed_first_terms
 
 DEFAULT_TIERS = (
     (1, Decimal("0.100000"), "Direct referrals: people who joined through your own link."),
@@ -64,7 +65,8 @@ def list_tiers() -> list[MLMTier]:
 
 
 def seed_program_defaults() -> None:
-    """Insert the default settings row and tiers where missing. Idempotent; never overwrites."""
+    """Insert the default settings row, tiers and first terms where missing. Idempotent;
+    never overwrites."""
     db.session.execute(
         insert(ReferralProgramSettings)
         .values(id=new_id(), **DEFAULT_SETTINGS)
@@ -81,4 +83,5 @@ def seed_program_defaults() -> None:
             )
             .on_conflict_do_nothing(index_elements=["level"])
         )
+    seed_first_terms()
     db.session.flush()

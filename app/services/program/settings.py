@@ -14,6 +14,7 @@ from app.extensions import db
 from app.models import ReferralProgramSettings, Sale
 from app.models.program import COMMISSION_BASES, PAYOUT_FREQUENCIES
 from app.services.ops import audit
+from app.services.program import identity
 from app.services.program.program import enqueue_backfill_if_raised, get_settings
 from app.services.program.rates import bounded_decimal, is_whole, percent, percent_text, plain
 from app.services.program.tiers import active_rates, cap_problem
@@ -78,12 +79,55 @@ class Setting:
     name: str  # the column of ``referral_program_settings``
     label: str
     parse: Callable[[str], object]
-    kind: str = "text"  # how the form shows it: text, percent, amount, number, flag, choice
+    # How the form shows it: text, textarea, percent, amount, number, flag, choice.
+    kind: str = "text"
     choices: tuple[str, ...] = ()
     hint: str | None = None
+    maxlength: int = 20
 
 
 SECTIONS: dict[str, tuple[str, tuple[Setting, ...]]] = {
+    "identity": (
+        "Program identity",
+        (
+            Setting(
+                "program_name",
+                "Program name",
+                identity.parse_name,
+                hint="In the header, page titles, mails and shared links' pages.",
+                maxlength=80,
+            ),
+            Setting(
+                "program_description",
+                "Short description",
+                identity.optional_text(500),
+                "textarea",
+                hint="What the program is, in a sentence or two (shared links' pages).",
+                maxlength=500,
+            ),
+            Setting(
+                "product_name",
+                "Product name",
+                identity.optional_text(80),
+                hint="What is sold: what referred people buy.",
+                maxlength=80,
+            ),
+            Setting(
+                "product_url",
+                "Product web address",
+                identity.parse_url,
+                hint="Where people can see the product, https://…",
+                maxlength=500,
+            ),
+            Setting(
+                "accent_color",
+                "Accent colour",
+                identity.parse_colour,
+                hint="Links and buttons, as #rrggbb (buttons have white text); empty: the default.",
+                maxlength=7,
+            ),
+        ),
+    ),
     "tiers": (
         "Tiers and rates",
         (
@@ -306,6 +350,7 @@ def save_section(section: str, values: dict[str, object], *, actor_id: str | Non
     if "max_tier_level" in changed:
         enqueue_backfill_if_raised(*changed["max_tier_level"])
     db.session.flush()
+    identity.forget_identity()
     return changed
 
 

@@ -18,20 +18,15 @@ from sqlalchemy import Connection, Engine, TextClause, text
 
 from app.config import REPORTS_BIND
 from app.extensions import db
+from app.money import ratio
 from app.services.reports.ranges import ReportRange
 
 ZERO = Decimal(0)
 TOP_SHOWN = 10  # affiliates on the page; the view keeps 100 (the CSV)
 TOP_KEPT = 100
-_RATE = Decimal("0.0001")  # ratios: 4 places (a percentage to 2)
 # The scheduler refreshes every 5 minutes: figures older than this mean it or the workers
 # are not running.
 STALE_AFTER = timedelta(minutes=15)
-
-
-def ratio(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
-    """``part / whole`` to 4 places, None when ``whole`` is 0 (no rate, rather than 0 %)."""
-    return (Decimal(part) / whole).quantize(_RATE) if whole else None
 
 
 @dataclass(frozen=True)
