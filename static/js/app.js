@@ -32,3 +32,18 @@
     button.addEventListener("click", function () { window.print(); });
   });
 })();
+// The header's menu (a <details>, open and shut without this file): Escape or a click
+// elsewhere closes it, as people expect of a menu; Escape puts the focus back on its button.
+(function () {
+  "use strict";
+  var menu = document.querySelector("details.menu");
+  if (!menu) return;
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || !menu.open) return;
+    menu.open = false;
+    menu.querySelector("summary").focus();
+  });
+  document.addEventListener("click", function (event) {
+    if (menu.open && !menu.contains(event.target)) menu.open = false;
+  });
+})();

@@ -64,8 +64,8 @@ def page(browser):
 
 
 def screenshot(page, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     # caret="initial": Playwright's caret-hiding style, refused by the CSP, would make later
     # htmx swaps report blocked inline styles in the console.
     page.screenshot(path=str(path), full_page=True, caret="initial")
@@ -76,7 +76,7 @@ def screenshot(page, name: str) -> Path:
 # lie inside the viewport and be the element found at its own centre (nothing covers it).
 _UNREACHABLE = """() => {
   const controls = document.querySelectorAll('input:not([type=hidden]), select, textarea, button');
-  return [...controls].filter((el) => el.getClientRects().length).flatMap((el) => {
+  return [...controls].filter((el) => el.checkVisibility()).flatMap((el) => {
     el.scrollIntoView({block: 'center', inline: 'center'});
     const box = el.getBoundingClientRect();
     const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);

@@ -1,6 +1,6 @@
 """The reports page in a browser at phone width: it fits, the range form swaps the reports
 (and shows a bad range's reason in place), and "Refresh now" answers in place, all under the
-strict CSP. (Its screenshots: tests/e2e/test_admin_console_pages.py.)"""
+strict CSP. (Its screenshots: tests/e2e/test_layout.py.)"""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ def test_reports_at_360_px_range_swap_bad_range_and_refresh(live_server, page):
     admin = make_user(is_admin=True)
     page.set_viewport_size({"width": 360, "height": 800})
     _log_in(page, live_server, admin.email)
+    page.get_by_text("Menu", exact=True).click()  # the header's links, folded at 360 px
     page.get_by_role("link", name="Reports").click()
     page.get_by_role("heading", name="Top affiliates").wait_for()
     assert page.locator("svg.bar-chart").count() == 6
