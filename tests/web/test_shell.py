@@ -18,7 +18,7 @@ def test_home_page_is_a_full_page_with_the_tier_table(client):
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert html.startswith("<!doctype html>")
-    assert "10.00%" in html and "5.00%" in html and "2.50%" in html
+    assert "<td>10 %</td>" in html and "<td>5 %</td>" in html and "<td>2.5 %</td>" in html
     assert "50.00 USD" in html
     assert "HX-Request" in response.headers["Vary"]
 
