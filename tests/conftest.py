@@ -166,6 +166,21 @@ def csrf_token(client, path: str = "/") -> str:
     return match.group(1) or match.group(2)
 
 
+def registration_form(client, **overrides: str) -> dict[str, str]:
+    """What the registration form posts for "newbie" (terms accepted), with ``overrides``."""
+    return {
+        "csrf_token": csrf_token(client, "/register"),
+        "username": "newbie",
+        "email": "newbie@example.com",
+        "password": PASSWORD,
+        "confirm": PASSWORD,
+        "referral_code": "",
+        "terms_version": "1",
+        "accept_terms": "y",
+        **overrides,
+    }
+
+
 def log_in(client, email: str, password: str = PASSWORD) -> None:
     data = {"csrf_token": csrf_token(client, "/login"), "email": email, "password": password}
     assert client.post("/login", data=data).status_code == 302

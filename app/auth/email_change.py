@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 
 from app.auth import bp
 from app.auth.forms import EmailChangeForm
+from app.auth.routes import count_password_attempt, refused_answer
 from app.extensions import db
 from app.htmx import redirect_to, render, render_form
 from app.services.accounts.email_change import (
@@ -15,10 +16,9 @@ from app.services.accounts.email_change import (
     pending_change,
     request_email_change,
 )
-from app.services.accounts.throttles import PASSWORD_PER_USER, Throttled, count_attempt
+from app.services.accounts.throttles import Throttled
 from app.services.accounts.tokens import TokenRefused
 from app.services.accounts.visitors import request_ip_hash
-from app.services.ops import audit
 
 ACCOUNT = ("auth/account.html", "auth/_email_form.html")
 CONFIRM = ("auth/confirm_email.html", "auth/confirm_email.html")
@@ -31,13 +31,9 @@ def change_email():
     if not form.validate_on_submit():
         return render_form(*ACCOUNT, form)
     try:
-        attempt = count_attempt((PASSWORD_PER_USER, (current_user.id,)))
+        attempt = count_password_attempt()
     except Throttled as refused:
-        if refused.status == 429 and refused.is_first:
-            audit.record_own("user.password_rate_limited", current_user.id, request_ip_hash())
-            db.session.commit()
-        form.form_errors.append(refused.message)
-        return render_form(*ACCOUNT, form, status=refused.status)
+        return refused_answer(*ACCOUNT, form, refused)
     errors = request_email_change(
         current_user, form.new_email.data, form.current_password.data, request_ip_hash()
     )

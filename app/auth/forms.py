@@ -53,23 +53,6 @@ class LoginForm(FlaskForm):
     remember = BooleanField("Remember me on this device")
 
 
-class PasswordForm(FlaskForm):
-    current_password = PasswordField(
-        "Current password",
-        validators=[DataRequired("Enter your current password."), MaxLength(256)],
-    )
-    new_password = PasswordField(
-        "New password", validators=[DataRequired("Choose a new password."), Length(max=256)]
-    )
-    confirm = PasswordField(
-        "Confirm new password",
-        validators=[
-            DataRequired("Type the new password again."),
-            EqualTo("new_password", "The passwords differ."),
-        ],
-    )
-
-
 class ForgotPasswordForm(FlaskForm):
     email = EmailField(
         "Email", validators=[DataRequired("Enter your email address."), MaxLength(254)]
@@ -86,6 +69,13 @@ class ResetPasswordForm(FlaskForm):
             DataRequired("Type the new password again."),
             EqualTo("new_password", "The passwords differ."),
         ],
+    )
+
+
+class PasswordForm(ResetPasswordForm):
+    current_password = PasswordField(
+        "Current password",
+        validators=[DataRequired("Enter your current password."), MaxLength(256)],
     )
 
 

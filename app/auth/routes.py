@@ -51,11 +51,24 @@ def _keep_this_session() -> None:
     login_user(current_user._get_current_object(), remember=login_remembered())
 
 
-def _refused(page: str, fragment: str, form, refused: Throttled, **context):
+def refused_answer(page: str, fragment: str, form, refused: Throttled, **context):
+    """The form again with the throttle's message (429 or 503) and when to try again."""
     form.form_errors.append(refused.message)
     response = render_form(page, fragment, form, status=refused.status, **context)
     response.headers["Retry-After"] = str(refused.retry_after)
     return response
+
+
+def count_password_attempt():
+    """Count one try at the current password (a password or an email change) against the
+    user's limit; the first refusal is audited. Raises ``Throttled``."""
+    try:
+        return count_attempt((PASSWORD_PER_USER, (current_user.id,)))
+    except Throttled as refused:
+        if refused.status == 429 and refused.is_first:
+            audit.record_own("user.password_rate_limited", current_user.id, request_ip_hash())
+            db.session.commit()
+        raise
 
 
 def _checked(field) -> str | None:
@@ -93,7 +106,7 @@ def register():
     try:
         count_attempt((REGISTRATION_PER_IP, (client_key(request.remote_addr),)))
     except Throttled as refused:
-        return _refused(page, fragment, form, refused, **context)
+        return refused_answer(page, fragment, form, refused, **context)
     if not valid:
         errors, _ = check_registration(
             username=_checked(form.username),
@@ -150,7 +163,7 @@ def login():
                     email=email,
                 )
                 db.session.commit()
-            return _refused(page, fragment, form, refused)
+            return refused_answer(page, fragment, form, refused)
         user = authenticate(form.email.data, form.password.data)
         if user is not None:
             attempt.refund()  # a successful sign-in is not a guess
@@ -219,12 +232,9 @@ def password():
         return render_form(page, fragment, form)
     valid = form.validate()
     try:
-        attempt = count_attempt((PASSWORD_PER_USER, (current_user.id,)))
+        attempt = count_password_attempt()
     except Throttled as refused:
-        if refused.status == 429 and refused.is_first:
-            audit.record_own("user.password_rate_limited", current_user.id, request_ip_hash())
-            db.session.commit()
-        return _refused(page, fragment, form, refused)
+        return refused_answer(page, fragment, form, refused)
     if valid:
         errors = change_password(
             current_user, form.current_password.data, form.new_password.data, request_ip_hash()

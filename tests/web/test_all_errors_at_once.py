@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import AuditEntry, Sale, User
 from app.services.accounts.passwords import verify_password
-from tests.conftest import csrf_token, log_in
+from tests.conftest import csrf_token, log_in, registration_form
 from tests.factories import PASSWORD, make_user
 
 HX = {"HX-Request": "true"}
@@ -25,18 +25,7 @@ def _errors(response) -> dict[str, str]:
 
 
 def _register(client, **fields: str):
-    data = {
-        "csrf_token": csrf_token(client, "/register"),
-        "username": "newbie",
-        "email": "newbie@example.com",
-        "password": PASSWORD,
-        "confirm": PASSWORD,
-        "referral_code": "",
-        "terms_version": "1",
-        "accept_terms": "y",
-        **fields,
-    }
-    return client.post("/register", data=data, headers=HX)
+    return client.post("/register", data=registration_form(client, **fields), headers=HX)
 
 
 def test_registration_shows_the_forms_and_the_databases_errors_together(client):

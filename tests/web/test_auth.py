@@ -11,25 +11,10 @@ from app.extensions import db
 from app.models import AuditEntry, Referral, User
 from app.services.accounts.accounts import NOT_CREATED
 from app.services.accounts.passwords import verify_password
-from tests.conftest import csrf_token, log_in
+from tests.conftest import csrf_token, log_in, registration_form
 from tests.factories import PASSWORD, make_user
 
 HX = {"HX-Request": "true"}
-
-
-def _form(client, **overrides: str) -> dict[str, str]:
-    data = {
-        "csrf_token": csrf_token(client, "/register"),
-        "username": "newbie",
-        "email": "newbie@example.com",
-        "password": PASSWORD,
-        "confirm": PASSWORD,
-        "referral_code": "",
-        "terms_version": "1",
-        "accept_terms": "y",
-    }
-    data.update(overrides)
-    return data
 
 
 def _users() -> int:
@@ -41,7 +26,9 @@ def test_register_through_a_shared_link_without_javascript(client):
     client.get(f"/r/{referrer.referral_code}")
     page = client.get("/register").get_data(as_text=True)
     assert f'value="{referrer.referral_code}"' in page  # prefilled from the cookie
-    response = client.post("/register", data=_form(client, referral_code=referrer.referral_code))
+    response = client.post(
+        "/register", data=registration_form(client, referral_code=referrer.referral_code)
+    )
     assert response.status_code == 302
     assert response.headers["Location"] == "/dashboard"
     user = db.session.scalars(select(User).where(User.username == "newbie")).one()
@@ -52,7 +39,9 @@ def test_register_through_a_shared_link_without_javascript(client):
 
 def test_htmx_registration_errors_swap_the_form_with_422(client):
     response = client.post(
-        "/register", data=_form(client, email="not-an-email", confirm="different"), headers=HX
+        "/register",
+        data=registration_form(client, email="not-an-email", confirm="different"),
+        headers=HX,
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 422
@@ -63,20 +52,22 @@ def test_htmx_registration_errors_swap_the_form_with_422(client):
 
 
 def test_plain_post_with_errors_is_a_full_page_422(client):
-    response = client.post("/register", data=_form(client, password="short", confirm="short"))
+    response = client.post(
+        "/register", data=registration_form(client, password="short", confirm="short")
+    )
     assert response.status_code == 422
     assert "<!doctype html>" in response.get_data(as_text=True)
     assert "at least 10" in response.get_data(as_text=True)
 
 
 def test_htmx_registration_success_redirects_the_page(client):
-    response = client.post("/register", data=_form(client), headers=HX)
+    response = client.post("/register", data=registration_form(client), headers=HX)
     assert response.status_code == 200
     assert response.headers["HX-Redirect"] == "/dashboard"
 
 
 def test_unknown_code_is_a_clear_error(client):
-    response = client.post("/register", data=_form(client, referral_code="ZZZZZZZZ"))
+    response = client.post("/register", data=registration_form(client, referral_code="ZZZZZZZZ"))
     assert response.status_code == 422
     assert "don&#39;t know this referral code" in response.get_data(as_text=True)
     assert _users() == 0
@@ -90,10 +81,10 @@ def test_a_rejected_registration_does_not_tell_whether_the_email_has_an_account(
     make_user(username="taken", email="owner@example.com")
     for mistakes in ({"username": "taken"}, {"referral_code": "ZZZZZZZZ"}):
         registered = client.post(
-            "/register", data=_form(client, email="OWNER@example.com", **mistakes)
+            "/register", data=registration_form(client, email="OWNER@example.com", **mistakes)
         )
         unknown = client.post(
-            "/register", data=_form(client, email="nobody@example.com", **mistakes)
+            "/register", data=registration_form(client, email="nobody@example.com", **mistakes)
         )
         assert registered.status_code == unknown.status_code == 422
         assert _errors(registered.get_data(as_text=True)) == _errors(unknown.get_data(as_text=True))
@@ -102,7 +93,9 @@ def test_a_rejected_registration_does_not_tell_whether_the_email_has_an_account(
 
 def test_a_taken_email_gets_a_neutral_answer(client):
     make_user(email="owner@example.com")
-    response = client.post("/register", data=_form(client, email="Owner@Example.com"), headers=HX)
+    response = client.post(
+        "/register", data=registration_form(client, email="Owner@Example.com"), headers=HX
+    )
     assert response.status_code == 422
     assert _errors(response.get_data(as_text=True)) == [html.escape(NOT_CREATED, quote=True)]
     assert _users() == 1
@@ -114,7 +107,8 @@ def test_registration_is_limited_per_ip(app):
         client = app.test_client()  # a new visitor each time, from the same IP
         statuses.append(
             client.post(
-                "/register", data=_form(client, username=f"visitor{n}", email=f"v{n}@example.com")
+                "/register",
+                data=registration_form(client, username=f"visitor{n}", email=f"v{n}@example.com"),
             ).status_code
         )
     assert statuses == [302] * 10 + [429]
@@ -122,7 +116,7 @@ def test_registration_is_limited_per_ip(app):
 
 
 def test_register_without_csrf_token_is_refused(client):
-    data = _form(client)
+    data = registration_form(client)
     del data["csrf_token"]
     assert client.post("/register", data=data).status_code == 400
     assert _users() == 0
@@ -250,7 +244,7 @@ def test_password_change(client):
 def test_a_registration_writes_the_chain_in_one_transaction(client):
     root = make_user()
     middle = make_user(referrer=root)
-    client.post("/register", data=_form(client, referral_code=middle.referral_code))
+    client.post("/register", data=registration_form(client, referral_code=middle.referral_code))
     new = db.session.scalars(select(User).where(User.username == "newbie")).one()
     tiers = db.session.execute(
         select(Referral.tier, Referral.referrer_id).where(Referral.referred_user_id == new.id)

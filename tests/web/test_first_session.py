@@ -12,24 +12,14 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import User
 from app.services.program.terms import publish_terms
-from tests.conftest import csrf_token, log_in
-from tests.factories import PASSWORD, make_payout_account, make_user, set_program
+from tests.conftest import csrf_token, log_in, registration_form
+from tests.factories import make_payout_account, make_user, set_program
 
 HX = {"HX-Request": "true"}
 
 
 def _join(client, headers=None, **overrides: str):
-    data = {
-        "csrf_token": csrf_token(client, "/register"),
-        "username": "newbie",
-        "email": "newbie@example.com",
-        "password": PASSWORD,
-        "confirm": PASSWORD,
-        "referral_code": "",
-        "terms_version": "1",
-        "accept_terms": "y",
-        **overrides,
-    }
+    data = registration_form(client, **overrides)
     return client.post("/register", data=data, headers=headers or {})
 
 

@@ -6,22 +6,13 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import User
-from tests.conftest import csrf_token
+from tests.conftest import registration_form
 from tests.factories import PASSWORD
 from tests.signing import run_jobs
 
 
 def _register(client, email: str, password: str = PASSWORD):
-    data = {
-        "csrf_token": csrf_token(client, "/register"),
-        "username": "newbie",
-        "email": email,
-        "password": password,
-        "confirm": password,
-        "referral_code": "",
-        "terms_version": "1",
-        "accept_terms": "y",
-    }
+    data = registration_form(client, email=email, password=password, confirm=password)
     return client.post("/register", data=data)
 
 
