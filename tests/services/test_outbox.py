@@ -106,6 +106,20 @@ def test_a_refused_attempt_is_retried_with_backoff_and_arrives_once(app, smtp_se
     assert smtp_server.messages[0]["Message-ID"] == mail.message_id
 
 
+@pytest.mark.parametrize("quit_reply", ["421 4.3.2 Shutting down", "500 5.5.1 Unexpected"])
+def test_a_mail_taken_by_the_server_is_sent_whatever_it_answers_to_quit(
+    app, smtp_server, quit_reply
+):
+    smtp_server.quit_reply = quit_reply
+    mail_id = _queue_welcome(make_user())
+    assert send_mail_job(mail_id) == "sent"
+    _make_due(mail_id)
+    sweep(older_than=timedelta(0))
+    run_jobs(app)
+    assert len(smtp_server.messages) == 1
+    assert _mail(mail_id).status == "sent"
+
+
 def test_an_unreachable_server_is_a_failed_attempt(app, smtp_server):
     app.config["MAIL_URL"] = "smtp://127.0.0.1:9?starttls=off"  # the fixture puts it back
     mail_id = _queue_welcome(make_user())
