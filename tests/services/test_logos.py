@@ -94,6 +94,12 @@ def test_a_file_over_the_size_limit_is_refused_whatever_it_holds():
         ('<a href="#x"><set attributeName="href" to="javascript:alert(1)"/></a>', "", "animations"),
         ('<animate attributeName="onbegin" to="alert(1)"/>', "", "event handlers|animations"),
         (
+            '<a href="#x"><set attributeName="xlink:href" to="javascript:alert(1)"/></a>',
+            "",
+            "animations",
+        ),
+        ('<animate attributeName=" xlink:onbegin" to="alert(1)"/>', "", "animations"),
+        (
             '<iframe xmlns="http://www.w3.org/1999/xhtml" src="https://evil.example"/>',
             "",
             "<iframe>",

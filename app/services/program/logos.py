@@ -97,7 +97,7 @@ def _svg_problem(element) -> str | None:
         if _unsafe_reference(value):
             return "references to other files or sites (url()) are not allowed"
         if name in _ANIMATIONS and attr == "attributename":
-            target = _local(value.strip())
+            target = _local(value.strip()).rpartition(":")[2]  # a QName: xlink:href is href
             if target == "href" or target.startswith("on"):
                 return "animations that change links or handlers are not allowed"
     if (
