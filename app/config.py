@@ -72,8 +72,9 @@ class ConfigurationError(RuntimeError):
 
 def check_config(config: Mapping[str, Any]) -> None:
     """Refuse to start with settings that would be unsafe: an unknown ``APP_ENV`` (a typo must
-    not silently mean development), malformed ``FERNET_KEYS``, and in production the default
-    ``SECRET_KEY`` or no Fernet key. Raises ``ConfigurationError``."""
+    not silently mean development), malformed ``FERNET_KEYS`` or ``MAIL_URL``, and in
+    production the default ``SECRET_KEY``, no Fernet key or no ``MAIL_URL``. Raises
+    ``ConfigurationError``."""
     from app.crypto import parse_keys
     from app.services.mail.smtp import parse_mail_url
 
@@ -97,6 +98,11 @@ def check_config(config: Mapping[str, Any]) -> None:
     if not keys:
         raise ConfigurationError(
             "APP_ENV=production needs FERNET_KEYS (payee details are encrypted at rest)."
+        )
+    if not config["MAIL_URL"]:
+        raise ConfigurationError(
+            "APP_ENV=production needs MAIL_URL: without it no mail leaves (password resets "
+            "never arrive) and admins read every mail, reset links included, at /dev/mail."
         )
 
 

@@ -25,7 +25,8 @@ SMTP_USER, SMTP_PASSWORD = "mailer", "s3cret/pass"
 
 
 class Inbox:
-    """What arrived; ``refuse`` answers the next N messages with ``refusal`` instead."""
+    """What arrived; ``refuse`` answers the next N messages with ``refusal`` instead;
+    ``quit_reply`` is the answer to QUIT (after the message was taken)."""
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
@@ -33,6 +34,10 @@ class Inbox:
         self.refuse = 0
         self.refusal = "451 4.3.0 Try again later"
         self.tls_used: list[bool] = []
+        self.quit_reply = "221 Bye"
+
+    async def handle_QUIT(self, server, session, envelope) -> str:
+        return self.quit_reply
 
     async def handle_DATA(self, server, session, envelope) -> str:
         if self.refuse:

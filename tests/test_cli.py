@@ -152,7 +152,13 @@ def test_rotate_keys_needs_a_key(app, runner, monkeypatch):
 
 
 def _production(**overrides: str) -> dict[str, str]:
-    return {"APP_ENV": "production", "SECRET_KEY": "s" * 48, "FERNET_KEYS": KEY_A, **overrides}
+    return {
+        "APP_ENV": "production",
+        "SECRET_KEY": "s" * 48,
+        "FERNET_KEYS": KEY_A,
+        "MAIL_URL": "smtp://127.0.0.1:25?starttls=off",
+        **overrides,
+    }
 
 
 @pytest.mark.parametrize(
@@ -162,6 +168,7 @@ def _production(**overrides: str) -> dict[str, str]:
         (_production(FERNET_KEYS=" , "), "APP_ENV=production needs FERNET_KEYS"),
         (_production(SECRET_KEY=DEV_SECRET_KEY), "needs its own SECRET_KEY"),
         (_production(SECRET_KEY=""), "needs its own SECRET_KEY"),
+        (_production(MAIL_URL=""), "APP_ENV=production needs MAIL_URL"),
         (_production(APP_ENV="prod"), "APP_ENV must be one of development, production"),
         (_production(FERNET_KEYS=f"{KEY_A},not-a-key"), "key 2 is not a Fernet key"),
         ({"FERNET_KEYS": "not-a-key"}, "key 1 is not a Fernet key"),  # in development too

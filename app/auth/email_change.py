@@ -38,8 +38,8 @@ def change_email():
         current_user, form.new_email.data, form.current_password.data, request_ip_hash()
     )
     db.session.commit()  # the mails, or the audited wrong password
-    if "current_password" not in errors:
-        attempt.refund()  # the right password is not a guess
+    if errors and "current_password" not in errors:
+        attempt.refund()  # refused with the right password: no guess, and nothing mailed
     if errors:
         for name, message in errors.items():
             getattr(form, name).errors = [message]

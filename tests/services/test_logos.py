@@ -91,8 +91,18 @@ def test_a_file_over_the_size_limit_is_refused_whatever_it_holds():
         ("<rect fill=\"url( '//evil.example/p#x' )\"/>", "", "url()"),
         ("<style>@import 'https://evil.example/x.css';</style>", "", "import"),
         ("<style>rect { fill: url(http://evil.example/p) }</style>", "", "import"),
+        ('<rect style="fill: \\75 rl(https://evil.example/p)"/>', "", "url()"),
+        ('<rect fill="U\\52L(//evil.example/p#x)"/>', "", "url()"),
+        ("<style>@\\69mport 'https://evil.example/x.css';</style>", "", "import"),
+        ("<style>rect { fill: \\75\\72\\6c(http://evil.example/p) }</style>", "", "import"),
         ('<a href="#x"><set attributeName="href" to="javascript:alert(1)"/></a>', "", "animations"),
         ('<animate attributeName="onbegin" to="alert(1)"/>', "", "event handlers|animations"),
+        (
+            '<a href="#x"><set attributeName="xlink:href" to="javascript:alert(1)"/></a>',
+            "",
+            "animations",
+        ),
+        ('<animate attributeName=" xlink:onbegin" to="alert(1)"/>', "", "animations"),
         (
             '<iframe xmlns="http://www.w3.org/1999/xhtml" src="https://evil.example"/>',
             "",

@@ -225,6 +225,25 @@ def test_a_flag_decision_tells_each_earner_what_it_means(app, smtp_server, decis
     assert smtp_server.to(buyer.email) == []
 
 
+def test_the_flag_decisions_html_part_escapes_the_buyers_name(app, smtp_server):
+    # The sign-up form allows no markup in a username, but the database does (a CLI or
+    # import): the HTML part must escape it wherever it is written.
+    parent = make_user()
+    buyer = make_user(referrer=parent, username="x<i>y</i>")
+    flag = ReferralFlag(referred_user_id=buyer.id, referrer_id=parent.id, reason="same_ip")
+    db.session.add(flag)
+    db.session.commit()
+    resolve_flag(flag, "confirmed", make_user(is_admin=True))
+    db.session.commit()
+    run_jobs(app)
+
+    [message] = smtp_server.to(parent.email)
+    text, html = _parts(message)
+    assert "Later purchases by x<i>y</i> earn no commission." in text
+    assert "<i>" not in html
+    assert "Later purchases by x&lt;i&gt;y&lt;/i&gt; earn no commission." in html
+
+
 def test_opted_out_categories_queue_nothing(app, smtp_server):
     parent = make_user()
     for category in ("network", "earnings", "payouts", "flags"):

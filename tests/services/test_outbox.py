@@ -14,7 +14,7 @@ from app.jobs.mail import send_mail_job
 from app.jobs.queueing import get_queue
 from app.jobs.webhooks import sweep
 from app.models import OutboxMail
-from app.services.mail.outbox import backoff, queue_mail
+from app.services.mail.outbox import MAX_ATTEMPTS, backoff, queue_mail
 from tests.factories import make_user
 from tests.signing import run_jobs
 
@@ -106,6 +106,20 @@ def test_a_refused_attempt_is_retried_with_backoff_and_arrives_once(app, smtp_se
     assert smtp_server.messages[0]["Message-ID"] == mail.message_id
 
 
+@pytest.mark.parametrize("quit_reply", ["421 4.3.2 Shutting down", "500 5.5.1 Unexpected"])
+def test_a_mail_taken_by_the_server_is_sent_whatever_it_answers_to_quit(
+    app, smtp_server, quit_reply
+):
+    smtp_server.quit_reply = quit_reply
+    mail_id = _queue_welcome(make_user())
+    assert send_mail_job(mail_id) == "sent"
+    _make_due(mail_id)
+    sweep(older_than=timedelta(0))
+    run_jobs(app)
+    assert len(smtp_server.messages) == 1
+    assert _mail(mail_id).status == "sent"
+
+
 def test_an_unreachable_server_is_a_failed_attempt(app, smtp_server):
     app.config["MAIL_URL"] = "smtp://127.0.0.1:9?starttls=off"  # the fixture puts it back
     mail_id = _queue_welcome(make_user())
@@ -156,6 +170,28 @@ def test_a_mail_left_sending_by_a_dead_worker_is_sent_again(app, smtp_server):
     mail = _mail(mail_id)
     assert (mail.status, mail.attempts) == ("sent", 2)
     assert message["Message-ID"] == mail.message_id
+
+
+def test_a_mail_whose_workers_keep_dying_is_given_up_after_its_attempts(app, smtp_server):
+    # A mail that kills its worker every time (e.g. its job timeout, mid-send) may arrive at
+    # each attempt: after the last allowed one it is not sent again.
+    mail_id = _queue_welcome(make_user())
+    db.session.execute(
+        update(OutboxMail)
+        .where(OutboxMail.id == mail_id)
+        .values(
+            status="sending",
+            attempts=MAX_ATTEMPTS,
+            claimed_at=datetime.now(UTC) - timedelta(hours=1),
+        )
+    )
+    db.session.commit()
+    sweep()
+    run_jobs(app)
+    assert smtp_server.messages == []
+    mail = _mail(mail_id)
+    assert (mail.status, mail.attempts) == ("dead", MAX_ATTEMPTS)
+    assert "worker stopped" in mail.last_error
 
 
 def test_without_mail_url_mails_are_kept_not_sent(app, smtp_server):

@@ -73,6 +73,7 @@ def test_the_identity_is_read_once_per_app_context(app):
         ("product_url", "javascript:alert(1)", "A web address starting with https://"),
         ("product_url", "https://", "A web address starting with https://"),
         ("product_url", "https://exa mple.com", "A web address starting with https://"),
+        ("product_url", "https://[::1/app", "A web address starting with https://"),
         ("accent_color", "blue", "A colour as #rrggbb"),
         ("accent_color", "#12345", "A colour as #rrggbb"),
         ("accent_color", "#12345g", "A colour as #rrggbb"),

@@ -107,6 +107,17 @@ def test_a_wrong_password_is_refused_audited_and_nothing_is_sent(client, user):
     )
 
 
+def test_confirmation_mails_to_other_addresses_are_limited(client, user):
+    # Each request mails an address the user chose: the right password must not make it free.
+    for n in range(5):
+        assert _ask(client, f"someone{n}@example.org").status_code == 302
+    answer = _ask(client, "someone5@example.org", headers=HX)
+    assert answer.status_code == 429
+    assert "Too many attempts" in answer.get_data(as_text=True)
+    sent = select(func.count()).where(OutboxMail.kind == "email_change_confirm")
+    assert db.session.scalar(sent) == 5
+
+
 @pytest.mark.parametrize(
     ("new_email", "message"),
     [("", "Enter the new address."), ("not-an-address", "Enter a valid email address")],

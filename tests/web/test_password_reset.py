@@ -172,6 +172,21 @@ def test_another_accounts_link_is_refused_while_signed_in(app, client, smtp_serv
     assert _password_is(other, PASSWORD)
 
 
+def test_a_link_to_an_address_the_account_no_longer_has_is_refused(app, client, smtp_server):
+    user = make_user()
+    _ask(client, user.email)
+    path = _link_from_mail(app, smtp_server, user)
+    db.session.get(User, user.id).email = f"moved-{user.email}"  # as a confirmed change does
+    db.session.commit()
+    response = client.get(path)
+    assert response.status_code == 400
+    assert USED in response.get_data(as_text=True)
+    response = _set_password(client, path)
+    assert response.status_code == 422
+    assert USED in response.get_data(as_text=True)
+    assert _password_is(user, PASSWORD)
+
+
 def test_a_weak_new_password_is_refused_and_the_link_still_works(app, client, smtp_server):
     user = make_user()
     _ask(client, user.email)

@@ -1,9 +1,10 @@
 """Password reset by mail: a signed link, good once, for an hour; no account enumeration.
 
-The link is bound to the user and to their password hash: setting a password (by this link
-or any other way) makes it stale, so it works once. Asking for a link answers the same
-whether or not the address has an account, and does the same work (the mail is rendered
-either way; only a real account's is stored and sent).
+The link is bound to the user, their password hash and the address it was mailed to: setting
+a password (by this link or any other way) makes it stale, so it works once, and so does a
+change of address (a link in the old mailbox no longer opens the account). Asking for a link
+answers the same whether or not the address has an account, and does the same work (the mail
+is rendered either way; only a real account's is stored and sent).
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ def request_password_reset(email: str, ip_hash: str | None) -> None:
         audit.record("auth.password_reset_unknown_email", ip_hash=ip_hash)
         db.session.flush()
         return
-    token = make_token(PURPOSE, {"u": user.id, "p": fingerprint(user.password_hash)})
+    token = make_token(
+        PURPOSE,
+        {"u": user.id, "p": fingerprint(user.password_hash), "e": fingerprint(user.email)},
+    )
     queue_mail(user, "password_reset", context=_mail_context(token))
     audit.record_own("user.password_reset_requested", user.id, ip_hash)
 
@@ -57,14 +61,18 @@ def _mail_context(token: str) -> dict:
 
 def user_for_reset(token: str, signed_in: User | None = None) -> User:
     """The user a reset token is for; ``TokenRefused`` when it is expired, forged, used (the
-    password changed since), or for another account than ``signed_in``'s. Read-only."""
+    password or the address changed since), or for another account than ``signed_in``'s.
+    Read-only."""
     payload = read_token(PURPOSE, token, RESET_LINK_MAX_AGE)
     user = db.session.get(User, str(payload.get("u", "")))
     if user is None:
         raise TokenRefused(FORGED)
     if signed_in is not None and signed_in.id != user.id:
         raise TokenRefused(OTHER_ACCOUNT)
-    if payload.get("p") != fingerprint(user.password_hash):
+    if (payload.get("p"), payload.get("e")) != (
+        fingerprint(user.password_hash),
+        fingerprint(user.email),
+    ):
         raise TokenRefused(USED)
     return user
 

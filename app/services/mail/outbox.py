@@ -158,18 +158,29 @@ def mails_due(pending_after: timedelta = timedelta(0), limit: int = 1000) -> lis
 def reclaim_stale(timeout: timedelta = SENDING_TIMEOUT) -> int:
     """Give back mails left ``sending`` longer than ``timeout`` (their worker died): failed,
     due now. Whether the dead worker's message reached the server is unknown, so such a mail
-    may arrive twice, with the same Message-ID. How many were given back. Flushes only."""
-    result = db.session.execute(
+    may arrive twice, with the same Message-ID. One whose attempts are used up is ``dead``
+    instead (logged), so a mail that kills its worker every time is not sent without end.
+    How many were given back or given up. Flushes only."""
+    is_used_up = OutboxMail.attempts >= MAX_ATTEMPTS
+    rows = db.session.execute(
         update(OutboxMail)
         .where(OutboxMail.status == "sending", OutboxMail.claimed_at < _now() - timeout)
         .where(OutboxMail.status.in_(OUTBOX_TRANSITIONS.sources_of("failed")))
+        .where(OutboxMail.status.in_(OUTBOX_TRANSITIONS.sources_of("dead")))
         .values(
-            status="failed",
+            status=case((is_used_up, "dead"), else_="failed"),
             next_attempt_at=_now(),
-            last_error="The worker stopped while sending; sent again.",
+            last_error=case(
+                (is_used_up, "The worker stopped while sending, at the last attempt: given up."),
+                else_="The worker stopped while sending; sent again.",
+            ),
         )
-    )
-    return result.rowcount
+        .returning(OutboxMail.id, OutboxMail.status)
+    ).all()
+    for mail_id, status in rows:
+        if status == "dead":
+            current_app.logger.error("Mail %s given up: its worker stopped while sending", mail_id)
+    return len(rows)
 
 
 def recent_mails(limit: int = 100) -> list[OutboxMail]:

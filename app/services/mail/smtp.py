@@ -95,12 +95,14 @@ def send_message(settings: SmtpSettings, message: EmailMessage) -> None:
             )
         else:
             client = smtplib.SMTP(settings.host, settings.port, timeout=TIMEOUT)
-        with client:
+        try:
             if settings.security == "starttls":
                 client.starttls(context=context)
             if settings.username:
                 client.login(settings.username, settings.password)
             client.send_message(message)
+        finally:
+            _quit(client)
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [code for code, _ in exc.recipients.values()]
         if all(code >= 500 for code in codes):
@@ -110,3 +112,14 @@ def send_message(settings: SmtpSettings, message: EmailMessage) -> None:
         if exc.smtp_code >= 500 and not isinstance(exc, smtplib.SMTPAuthenticationError):
             raise PermanentRefusal(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
         raise
+
+
+def _quit(client: smtplib.SMTP) -> None:
+    """End the session whatever the server answers to QUIT: once it took the message (or
+    refused it), that answer changes nothing, and must not make a delivered mail look
+    refused (sent again, or given up) nor hide the real refusal. (``with client:`` raises
+    for any answer but 221.)"""
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()

@@ -110,14 +110,19 @@ def parse_url(raw: str) -> str | None:
     url = raw.strip()
     if not url:
         return None
-    parts = urlsplit(url)
+    problem = "A web address starting with https://, like https://example.com/app."
+    try:
+        parts = urlsplit(url)  # ValueError for a broken IPv6 host, in its own words
+        hostname = parts.hostname
+    except ValueError:
+        raise ValueError(problem) from None
     if (
         parts.scheme not in ("http", "https")
-        or not parts.hostname
+        or not hostname
         or any(c.isspace() for c in url)
         or len(url) > 500
     ):
-        raise ValueError("A web address starting with https://, like https://example.com/app.")
+        raise ValueError(problem)
     return url
 
 

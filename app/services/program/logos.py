@@ -31,6 +31,9 @@ XHTML_NS = "http://www.w3.org/1999/xhtml"
 _FORBIDDEN_ELEMENTS = {"script", "foreignobject", "iframe", "embed", "object", "handler"}
 _ANIMATIONS = {"set", "animate", "animatemotion", "animatetransform", "animatecolor"}
 _URL_REFERENCE = re.compile(r"url\s*\(\s*['\"]?\s*([^)'\"\s]*)", re.IGNORECASE)
+# A CSS escape (hex digits and one optional space, or any one character): ``\75 rl(`` is
+# ``url(`` and ``@\69mport`` is ``@import`` to a browser.
+_CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})\s?|(.))", re.DOTALL)
 NOT_AN_IMAGE = "Upload a PNG or SVG image: this file is neither."
 
 
@@ -63,8 +66,19 @@ def png_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
+def _css_unescaped(value: str) -> str:
+    def character(match: re.Match) -> str:
+        if match[2] is not None:
+            return match[2]
+        code = int(match[1], 16)
+        return chr(code) if 0 < code <= 0x10FFFF else "\ufffd"
+
+    return _CSS_ESCAPE.sub(character, value)
+
+
 def _unsafe_reference(value: str) -> bool:
-    return any(not target.startswith("#") for target in _URL_REFERENCE.findall(value))
+    targets = _URL_REFERENCE.findall(_css_unescaped(value))
+    return any(not target.startswith("#") for target in targets)
 
 
 class _Builder(TreeBuilder):
@@ -97,13 +111,13 @@ def _svg_problem(element) -> str | None:
         if _unsafe_reference(value):
             return "references to other files or sites (url()) are not allowed"
         if name in _ANIMATIONS and attr == "attributename":
-            target = _local(value.strip())
+            target = _local(value.strip()).rpartition(":")[2]  # a QName: xlink:href is href
             if target == "href" or target.startswith("on"):
                 return "animations that change links or handlers are not allowed"
     if (
         name == "style"
         and element.text
-        and ("@import" in element.text.lower() or _unsafe_reference(element.text))
+        and ("@import" in _css_unescaped(element.text).lower() or _unsafe_reference(element.text))
     ):
         return "stylesheets that import other files are not allowed"
     return None
