@@ -26,7 +26,8 @@ SMTP_USER, SMTP_PASSWORD = "mailer", "s3cret/pass"
 
 class Inbox:
     """What arrived; ``refuse`` answers the next N messages with ``refusal`` instead;
-    ``quit_reply`` is the answer to QUIT (after the message was taken)."""
+    ``refuse_sender`` answers the next N MAIL FROM with ``sender_refusal`` (a relay set up
+    wrong); ``quit_reply`` is the answer to QUIT (after the message was taken)."""
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
@@ -35,6 +36,16 @@ class Inbox:
         self.refusal = "451 4.3.0 Try again later"
         self.tls_used: list[bool] = []
         self.quit_reply = "221 Bye"
+        self.refuse_sender = 0
+        self.sender_refusal = "530 5.7.0 Must issue a STARTTLS command first"
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options) -> str:
+        if self.refuse_sender:
+            self.refuse_sender -= 1
+            return self.sender_refusal
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_QUIT(self, server, session, envelope) -> str:
         return self.quit_reply

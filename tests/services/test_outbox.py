@@ -135,6 +135,18 @@ def test_a_permanent_refusal_is_dead_at_once(app, smtp_server):
     assert sweep(older_than=timedelta(0)) is False  # never tried again
 
 
+def test_a_5xx_before_the_message_is_retried_not_given_up(app, smtp_server):
+    # A relay set up wrong refuses every sender alike: the mails wait for the fix.
+    smtp_server.refuse_sender = 1
+    mail_id = _queue_welcome(make_user())
+    assert send_mail_job(mail_id) == "failed"
+    assert "530" in _mail(mail_id).last_error
+    db.session.execute(update(OutboxMail).values(next_attempt_at=datetime.now(UTC)))
+    db.session.commit()
+    assert send_mail_job(mail_id) == "sent"
+    assert len(smtp_server.messages) == 1
+
+
 def test_backoff_doubles_up_to_its_cap():
     assert [backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [60, 120, 240, 480]
     assert backoff(20) == timedelta(hours=12)

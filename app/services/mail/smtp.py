@@ -85,8 +85,11 @@ def build_message(mail: OutboxMail, sender: str, sender_name: str) -> EmailMessa
 
 
 def send_message(settings: SmtpSettings, message: EmailMessage) -> None:
-    """Deliver ``message`` to the server. Raises ``PermanentRefusal`` for a 5xx answer,
-    ``smtplib.SMTPException`` or ``OSError`` for anything that may pass (4xx, network)."""
+    """Deliver ``message`` to the server. Raises ``PermanentRefusal`` when a 5xx answer
+    refuses this mail (every recipient, or its content), ``smtplib.SMTPException`` or
+    ``OSError`` for anything that may pass: 4xx, the network, and 5xx answers before the
+    message (HELO, STARTTLS, login, MAIL FROM), which refuse every mail alike (a relay set
+    up wrong) and are retried with the backoff until it is fixed."""
     context = ssl.create_default_context(cafile=settings.cafile)
     try:
         if settings.security == "tls":
@@ -108,8 +111,8 @@ def send_message(settings: SmtpSettings, message: EmailMessage) -> None:
         if all(code >= 500 for code in codes):
             raise PermanentRefusal(f"recipient refused: {exc.recipients}") from exc
         raise
-    except smtplib.SMTPResponseException as exc:
-        if exc.smtp_code >= 500 and not isinstance(exc, smtplib.SMTPAuthenticationError):
+    except smtplib.SMTPDataError as exc:
+        if exc.smtp_code >= 500:
             raise PermanentRefusal(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
         raise
 
