@@ -23,7 +23,7 @@ from app.services.money.webhooks import (
 )
 from app.services.network.downline import admin_scope
 from app.services.ops.backups import last_runs
-from app.services.ops.health import readiness_checks, webhook_backlog
+from app.services.ops.health import mail_backlog, readiness_checks, webhook_backlog
 from app.services.program.program import get_settings
 from app.tree.views import TreeLinks, show_search, show_tree
 
@@ -150,6 +150,7 @@ def health():
         "admin/health.html",
         checks=readiness_checks(),
         backlog=webhook_backlog(),
+        mail=mail_backlog(),
         parked=parked_events(),
         listed=PARKED_LISTED,
         max_attempts=MAX_ATTEMPTS,

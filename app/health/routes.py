@@ -2,7 +2,12 @@ from flask import Response, jsonify
 
 from app.extensions import limiter
 from app.health import bp
-from app.services.ops.health import public_view, readiness_checks, webhook_backlog
+from app.services.ops.health import (
+    mail_backlog,
+    public_view,
+    readiness_checks,
+    webhook_backlog,
+)
 
 
 def _answer(healthy: bool, **body: object) -> Response:
@@ -36,3 +41,12 @@ def webhook_alarm():
     event waited too long or one is parked. Counts only."""
     backlog = webhook_backlog()
     return _answer(bool(backlog["ok"]), checks=public_view({"webhooks": backlog}))
+
+
+@bp.get("/monitor/mail")
+@limiter.exempt
+def mail_alarm():
+    """The mail alarm for monitoring: 503 when a mail waited over an hour or one was given
+    up in the last week. Counts only."""
+    backlog = mail_backlog()
+    return _answer(bool(backlog["ok"]), checks=public_view({"mail": backlog}))

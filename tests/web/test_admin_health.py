@@ -8,9 +8,11 @@ from redis import Redis
 from sqlalchemy import func, select, text
 
 from app.extensions import db
+from app.jobs.mail import send_mail_job
 from app.jobs.queueing import get_queue, get_redis
 from app.jobs.webhooks import DRAIN_FLAG
 from app.models import AuditEntry, Sale, WebhookEvent
+from app.services.mail.outbox import queue_mail
 from app.services.money.webhooks import (
     MAX_ATTEMPTS,
     claim_events,
@@ -68,6 +70,18 @@ def test_the_health_page_shows_checks_in_full_and_the_parked_events(
     assert f'action="/admin/webhooks/{event_pk}/retry"' in page
     assert f'action="/admin/webhooks/{event_pk}/dismiss"' in page
     assert 'href="/admin/health"' in client.get("/admin/").get_data(as_text=True)
+
+
+def test_the_health_page_shows_a_mail_given_up_and_why(app, client, admin, smtp_server):
+    assert '<dd data-mail="state">ok</dd>' in client.get("/admin/health").get_data(as_text=True)
+    smtp_server.refuse, smtp_server.refusal = 1, "550 5.1.1 No such mailbox"
+    mail_id = queue_mail(make_user(), "welcome").id
+    db.session.commit()
+    assert send_mail_job(mail_id) == "dead"
+    page = client.get("/admin/health").get_data(as_text=True)
+    assert '<dd data-mail="dead">1</dd>' in page
+    assert "alarm" in page.split('id="health-mail"')[1].split("</section>")[0]
+    assert "No such mailbox" in page
 
 
 def test_health_page_and_decisions_are_admin_only(client):

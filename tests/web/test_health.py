@@ -7,6 +7,8 @@ from redis import Redis
 from sqlalchemy import text
 
 from app.extensions import db
+from app.jobs.mail import send_mail_job
+from app.services.mail.outbox import queue_mail
 from app.services.money.webhooks import MAX_ATTEMPTS, dismiss_parked_event
 from tests.factories import make_user
 
@@ -106,3 +108,34 @@ def test_the_alarm_is_green_with_recent_events_and_ignores_dismissed_ones(client
     assert dismiss_parked_event(event_pk, make_user(is_admin=True)) is not None
     db.session.commit()
     assert client.get("/monitor/webhooks").status_code == 200
+
+
+def test_the_mail_alarm_rings_for_a_mail_given_up_and_says_no_more(app, client, smtp_server):
+    assert client.get("/monitor/mail").status_code == 200
+    smtp_server.refuse, smtp_server.refusal = 1, "550 5.1.1 No such mailbox"
+    user = make_user(email="gone@example.com")
+    mail_id = queue_mail(user, "welcome").id
+    db.session.commit()
+    assert send_mail_job(mail_id) == "dead"
+    response = client.get("/monitor/mail")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["mail"] == {
+        "ok": False,
+        "ms": response.get_json()["checks"]["mail"]["ms"],
+        "waiting": 0,
+        "oldest_seconds": 0,
+        "dead": 1,
+    }
+    assert "gone@example.com" not in response.get_data(as_text=True)
+    assert "550" not in response.get_data(as_text=True)
+
+
+def test_the_mail_alarm_rings_for_a_mail_waiting_over_an_hour(app, client):
+    queue_mail(make_user(), "welcome")
+    db.session.commit()
+    assert client.get("/monitor/mail").status_code == 200  # just queued
+    db.session.execute(text("UPDATE outbox SET created_at = now() - interval '61 minutes'"))
+    db.session.commit()
+    response = client.get("/monitor/mail")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["mail"]["waiting"] == 1

@@ -23,7 +23,7 @@ from app.services.money.webhooks import MAX_ATTEMPTS
 
 # What a check may show to anyone: its outcome, counts and the class of its error, never the
 # message (it can name hosts, ports, users or paths).
-PUBLIC_KEYS = ("ok", "error", "ms", "waiting", "oldest_seconds", "parked")
+PUBLIC_KEYS = ("ok", "error", "ms", "waiting", "oldest_seconds", "parked", "dead")
 
 
 @cache
@@ -84,6 +84,36 @@ def _webhooks() -> dict[str, object]:
     }
 
 
+# A mail waiting longer than this (the backoff's first hours included) means SMTP or the
+# workers have a problem; a mail given up in the last week wants a person.
+MAIL_BACKLOG_LIMIT = 60 * 60
+MAIL_DEAD_WINDOW = "7 days"
+
+
+def _mail() -> dict[str, object]:
+    waiting, oldest = db.session.execute(
+        text(
+            "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
+            "FROM outbox WHERE status IN ('failed', 'pending')"  # ix_outbox_waiting_…
+        )
+    ).one()
+    dead, last_error = db.session.execute(
+        text(
+            "SELECT count(*), (array_agg(last_error ORDER BY created_at DESC))[1] FROM outbox "
+            "WHERE created_at > now() - CAST(:window AS interval) AND status = 'dead'"
+        ),
+        {"window": MAIL_DEAD_WINDOW},
+    ).one()
+    oldest = round(float(oldest))
+    return {
+        "ok": oldest < MAIL_BACKLOG_LIMIT and dead == 0,
+        "waiting": waiting,
+        "oldest_seconds": oldest,
+        "dead": dead,
+        "last_dead_error": last_error,
+    }
+
+
 def run_checks(checks: dict[str, object]) -> dict[str, dict[str, object]]:
     """Each check timed; one that raises is a failed check (with its error), never an
     exception, and its failed statement is rolled back so the next check can run."""
@@ -105,6 +135,12 @@ def webhook_backlog() -> dict[str, object]:
     ``WEBHOOK_BACKLOG_LIMIT`` for a drain, or one is parked (failed too often and waits
     for a person). Dismissed events do not count."""
     return run_checks({"webhooks": _webhooks})["webhooks"]
+
+
+def mail_backlog() -> dict[str, object]:
+    """The alarm for mail: not ok when one waited longer than ``MAIL_BACKLOG_LIMIT`` to be
+    sent, or one was given up (dead) in the last ``MAIL_DEAD_WINDOW``."""
+    return run_checks({"mail": _mail})["mail"]
 
 
 def public_view(checks: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
