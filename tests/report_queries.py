@@ -46,11 +46,17 @@ DIRECT_QUERIES = ReportQueries(
     funnel=text(
         f"""
         WITH clicks AS (
-            SELECT {BUCKET.format(day="clicked_on")} AS bucket, count(*) AS clicks
-            FROM (SELECT clicked_on FROM referral_clicks
+            SELECT {BUCKET.format(day="clicked_on")} AS bucket, count(*) AS clicks,
+                   count(*) FILTER (WHERE EXISTS (
+                       SELECT 1 FROM referrals r JOIN users u ON u.id = r.referred_user_id
+                       WHERE r.referrer_id = k.referrer_id AND r.tier = 1
+                         AND u.signup_ip_hash = k.visitor_hash
+                         AND r.created_at >= k.clicked_on::timestamp AT TIME ZONE 'UTC'
+                   )) AS signed_up
+            FROM (SELECT referrer_id, visitor_hash, clicked_on FROM referral_clicks
                   WHERE clicked_on BETWEEN :start AND :end
                   UNION ALL
-                  SELECT clicked_on FROM referral_clicks_archive
+                  SELECT referrer_id, visitor_hash, clicked_on FROM referral_clicks_archive
                   WHERE clicked_on BETWEEN :start AND :end) k
             GROUP BY 1
         ),
@@ -62,7 +68,7 @@ DIRECT_QUERIES = ReportQueries(
             GROUP BY 1
         )
         SELECT coalesce(k.bucket, s.bucket), coalesce(k.clicks, 0), coalesce(s.signups, 0),
-               coalesce(s.paying, 0)
+               coalesce(s.paying, 0), coalesce(k.signed_up, 0)
         FROM clicks k FULL JOIN signups s ON s.bucket = k.bucket
         """
     ),

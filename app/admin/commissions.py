@@ -57,7 +57,7 @@ def commissions():
     if not valid:
         return render(LIST, ROWS, status=422, **_context(form=form, listing=None))
     filters = CommissionFilters(
-        status=form.status.data or None,
+        state=form.status.data or None,
         tier=form.tier.data,
         since=form.since.data,
         until=form.until.data,

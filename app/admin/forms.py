@@ -20,7 +20,6 @@ from wtforms.validators import (
 )
 
 from app.forms import FiniteDecimalField
-from app.models import COMMISSION_TRANSITIONS
 from app.models.payouts import PAYOUT_TRANSITIONS
 from app.portal.forms import CommissionFilterForm
 from app.services.accounts.moderation import MAX_REASON_LENGTH as SUSPENSION_REASON_LENGTH
@@ -130,15 +129,9 @@ class SuspensionForm(FlaskForm):
 
 
 class AdminCommissionFilterForm(CommissionFilterForm):
-    """The affiliates' filters, by stored status, and whose commissions (a GET form: no CSRF)."""
+    """The affiliates' filters (their statuses, as the list and the receipt show them), and
+    whose commissions (a GET form: no CSRF)."""
 
-    status = SelectField(
-        "Status",
-        choices=[SelectChoice("", "Any status")]
-        + [SelectChoice(s, s.capitalize()) for s in sorted(COMMISSION_TRANSITIONS.statuses)],
-        default="",
-        validate_choice=True,
-    )
     user = StringField("Earner (username or email)", validators=[Optional(), Length(max=254)])
 
 

@@ -164,9 +164,10 @@ def test_the_last_30_days_by_hand():
     assert total.paid_out_share == Decimal("0.1321")  # 18.50 / 140.00
 
     funnel = reports.funnel_total
-    assert funnel == FunnelRow(last_days(30).start, 8, 3, 2, Decimal("18.50"))
+    # None of the visitors signed up: carol, dave and erin joined by a typed code.
+    assert funnel == FunnelRow(last_days(30).start, 8, 3, 2, 0, Decimal("18.50"))
     assert (funnel.signup_rate, funnel.paying_rate, funnel.earnings_per_click) == (
-        Decimal("0.3750"),
+        0,
         Decimal("0.6667"),
         Decimal("2.3125"),
     )
@@ -214,6 +215,32 @@ def test_the_last_90_and_365_days_by_hand():
     assert total.commissions == {1: Decimal("43.00"), 2: Decimal("20.50")}
     assert (year.funnel_total.clicks, year.funnel_total.signups) == (10, 4)
     assert year.funnel_total.paying_referrals == 3
+
+
+def test_the_visit_rate_is_visitors_who_signed_up_never_above_100_percent():
+    """One visitor of alice's link today, who signs up; two people join by a typed code and
+    another visitor of ten days ago signs up through bob's link: alice's sign-ups outnumber
+    her clicks, yet the rate counts the visitors who signed up through the link clicked."""
+    alice = make_user(username="alice")
+    bob = make_user(username="bob")
+    _clicks(ReferralClick, alice, 0, 1)  # visitor "0-0"
+    _clicks(ReferralClick, bob, 10, 2)  # visitors "10-0", "10-1"
+    make_user(alice, signup_ip_hash="0-0")
+    make_user(alice, signup_ip_hash="typed-1")
+    make_user(alice)
+    make_user(bob, signup_ip_hash="10-1")
+    make_user(alice, signup_ip_hash="10-0")  # bob's visitor, but joined through alice
+    _refreshed()
+    for report_range in (last_days(30), replace(last_days(30), daily=True)):
+        _same_figures(report_range)
+    reports = read_reports(last_days(30))
+    today = reports.funnel[-1]
+    assert (today.clicks, today.signups, today.signed_up_visitors) == (1, 5, 1)
+    assert today.signup_rate == 1
+    total = reports.funnel_total
+    assert (total.clicks, total.signups, total.signed_up_visitors) == (3, 5, 2)
+    assert total.signup_rate == Decimal("0.6667")
+    assert all(r.signup_rate is None or r.signup_rate <= 1 for r in reports.funnel)
 
 
 def test_the_views_change_only_when_refreshed():

@@ -83,6 +83,29 @@ def test_filters_by_status_user_tier_and_date(client, admin):
     assert sale_id
 
 
+def test_statuses_read_as_the_affiliate_and_the_receipt_read_them(client, admin):
+    """A pending commission past its hold is "available" in the admin's list, its filter and
+    its receipt, as on the affiliate's list and dashboard; one in hold says until when."""
+    _, buyer = make_chain(2)
+    old = _commission(make_sale(buyer, "1000.00", days_ago=400))
+    new = _commission(make_sale(buyer, "500.00"))
+    assert old.status == new.status == "pending"
+    page = client.get("/admin/commissions").get_data(as_text=True)
+    old_row = page.split(f'id="commission-{old.id}"')[1].split("</tr>")[0]
+    new_row = page.split(f'id="commission-{new.id}"')[1].split("</tr>")[0]
+    assert ">available<" in old_row and "pending" not in old_row
+    assert f">in hold until {new.payable_at:%Y-%m-%d}<" in new_row
+    receipt = client.get(f"/admin/commissions/{old.id}").get_data(as_text=True)
+    assert ">available<" in receipt
+    for headers in ({}, HX):
+        body = client.get("/admin/commissions?status=available", headers=headers)
+        text = body.get_data(as_text=True)
+        assert f'id="commission-{old.id}"' in text and f'id="commission-{new.id}"' not in text
+        body = client.get("/admin/commissions?status=in_hold", headers=headers)
+        text = body.get_data(as_text=True)
+        assert f'id="commission-{new.id}"' in text and f'id="commission-{old.id}"' not in text
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [

@@ -141,9 +141,11 @@ def test_each_report_as_csv_a_row_per_day_formula_safe_and_audited(client, admin
     assert len(_csv(client, "/admin/reports/sales.csv?period=365")) == 1 + 365  # not weekly
 
     funnel = _csv(client, "/admin/reports/funnel.csv")
-    assert funnel[0] == ["day", "clicks", "signups", "paying_referrals", "signup_rate",
-                         "paying_rate", "earnings", "earnings_per_click"]  # fmt: skip
-    assert funnel[-1][1:4] == ["0", "1", "1"]  # today: the buyer joined (and paid)
+    assert funnel[0] == [
+        "day", "clicks", "signed_up_visitors", "signups", "paying_referrals", "signup_rate",
+        "paying_rate", "earnings", "earnings_per_click",
+    ]  # fmt: skip
+    assert funnel[-1][1:5] == ["0", "0", "1", "1"]  # today: the buyer joined (and paid)
 
     top = _csv(client, "/admin/reports/affiliates.csv?period=30")
     assert top[1][:4] == ["1", "'=SUM(1)", seller.id, "10.0000"]

@@ -134,6 +134,19 @@ def test_the_same_address_is_refused(client, user):
     assert email_change.SAME_ADDRESS in response.get_data(as_text=True)
 
 
+def test_a_wrong_password_and_the_same_address_are_told_in_one_answer(client, user):
+    """Every error at once: the address's problem is not held back until the password is
+    right (only "taken" is, so that a guess cannot find out who has an account)."""
+    response = _ask(client, "BEFORE@example.com", password="not-my-password", headers=HX)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "That is not your current password." in body and email_change.SAME_ADDRESS in body
+    make_user(email="taken@example.com")
+    body = _ask(client, "taken@example.com", password="not-my-password").get_data(as_text=True)
+    assert "That is not your current password." in body and EMAIL_TAKEN not in body
+    assert db.session.scalar(select(func.count()).select_from(OutboxMail)) == 0
+
+
 def test_an_address_taken_before_the_link_is_opened_changes_nothing(app, client, user, smtp_server):
     _ask(client)
     path = _link(app, smtp_server)

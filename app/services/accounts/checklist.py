@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from sqlalchemy import exists, or_, select
 
 from app.extensions import db
-from app.models import ArchivedReferralClick, PayoutAccount, ReferralClick, User
+from app.models import ArchivedReferralClick, ReferralClick, User
+from app.services.payouts.payouts import ready_methods
 from app.services.program.terms import needs_acceptance
 
 
@@ -39,22 +40,22 @@ class Checklist:
 
 def checklist(user: User) -> Checklist:
     """The steps and whether each is done: copied (the copy button said so), shared (a
-    visit through the link was counted, archived or not), payouts (a payout account exists),
-    terms (the version in force is accepted). One statement."""
-    shared, has_payout_account = db.session.execute(
+    visit through the link was counted, archived or not), payouts (an account that can be
+    paid now, ``PayoutAccount.is_ready``: a Stripe account whose onboarding was left or that
+    Stripe will not pay yet does not count), terms (the version in force is accepted)."""
+    shared = db.session.scalar(
         select(
             or_(
                 exists().where(ReferralClick.referrer_id == user.id),
                 exists().where(ArchivedReferralClick.referrer_id == user.id),
-            ),
-            exists().where(PayoutAccount.user_id == user.id),
+            )
         )
-    ).one()
+    )
     return Checklist(
         (
             Step("copy", user.link_copied_at is not None),
             Step("share", bool(shared)),
-            Step("payouts", bool(has_payout_account)),
+            Step("payouts", bool(ready_methods(user.id))),
             Step("terms", not needs_acceptance(user)),
         )
     )

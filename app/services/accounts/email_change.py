@@ -11,7 +11,12 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import User
-from app.services.accounts.accounts import EMAIL_TAKEN, INVALID_EMAIL, find_user_by_email
+from app.services.accounts.accounts import (
+    EMAIL_TAKEN,
+    INVALID_EMAIL,
+    NOT_THE_CURRENT_ONE,
+    find_user_by_email,
+)
 from app.services.accounts.emails import normalize_email
 from app.services.accounts.passwords import verify_password
 from app.services.accounts.tokens import (
@@ -35,18 +40,22 @@ def request_email_change(
 ) -> dict[str, str]:
     """Mail a confirmation link to ``new_email`` and a notice to the current address, after
     checking the password and that no account has the new address; errors by field
-    otherwise, nothing sent. A wrong password is audited, as for a password change. The
-    address itself does not change here. Flushes only."""
+    otherwise, all at once, nothing sent ("taken" only with the right password, so that a
+    guess cannot find out who has an account). A wrong password is audited, as for a
+    password change. The address itself does not change here. Flushes only."""
+    errors = {}
     if not verify_password(user.password_hash, password):
         audit.record_own("user.email_change_failed", user.id, ip_hash)
-        return {"current_password": "That is not your current password."}
+        errors["current_password"] = NOT_THE_CURRENT_ONE
     normalized = normalize_email(new_email)
     if normalized is None:
-        return {"new_email": INVALID_EMAIL}
-    if normalized.lower() == user.email.lower():
-        return {"new_email": SAME_ADDRESS}
-    if find_user_by_email(normalized) is not None:
-        return {"new_email": EMAIL_TAKEN}
+        errors["new_email"] = INVALID_EMAIL
+    elif normalized.lower() == user.email.lower():
+        errors["new_email"] = SAME_ADDRESS
+    elif not errors and find_user_by_email(normalized) is not None:
+        errors["new_email"] = EMAIL_TAKEN
+    if errors:
+        return errors
     token = make_token(PURPOSE, {"u": user.id, "e": normalized, "o": user.email})
     url = absolute_url("auth.confirm_email", token=token)
     hours = CONFIRM_LINK_MAX_AGE // 3600

@@ -29,13 +29,13 @@ def csv_rows(report: str, reports: Reports) -> Iterator[tuple[object, ...]]:
             )  # fmt: skip
     elif report == "funnel":
         yield (
-            "day", "clicks", "signups", "paying_referrals", "signup_rate", "paying_rate",
-            "earnings", "earnings_per_click",
+            "day", "clicks", "signed_up_visitors", "signups", "paying_referrals",
+            "signup_rate", "paying_rate", "earnings", "earnings_per_click",
         )  # fmt: skip
         for r in reports.funnel:
             yield (
-                r.start, r.clicks, r.signups, r.paying_referrals, r.signup_rate, r.paying_rate,
-                r.earnings, r.earnings_per_click,
+                r.start, r.clicks, r.signed_up_visitors, r.signups, r.paying_referrals,
+                r.signup_rate, r.paying_rate, r.earnings, r.earnings_per_click,
             )  # fmt: skip
     elif report == "affiliates":
         yield (

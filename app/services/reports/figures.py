@@ -72,13 +72,15 @@ class FunnelRow:
 
     start: date
     clicks: int = 0
-    signups: int = 0
+    signups: int = 0  # tier-1 sign-ups, through a visit or a typed code
     paying_referrals: int = 0
+    signed_up_visitors: int = 0  # of the clicks, the visitors who signed up through the link
     earnings: Decimal = ZERO
 
     @property
     def signup_rate(self) -> Decimal | None:
-        return ratio(self.signups, self.clicks)
+        """Clicks whose visitor signed up ÷ clicks: one population, so never above 1."""
+        return ratio(self.signed_up_visitors, self.clicks)
 
     @property
     def paying_rate(self) -> Decimal | None:
@@ -152,6 +154,7 @@ class Reports:
             sum(r.clicks for r in self.funnel),
             sum(r.signups for r in self.funnel),
             sum(r.paying_referrals for r in self.funnel),
+            sum(r.signed_up_visitors for r in self.funnel),
             sum((r.earnings for r in self.funnel), ZERO),
         )
 
@@ -176,7 +179,7 @@ class ReportQueries:
     refreshed: TextClause  # refreshed_at
     sales: TextClause  # bucket, sales, sales_amount, refunded_amount, foreign_sales
     commissions: TextClause  # bucket, tier, gross_amount, amount
-    funnel: TextClause  # bucket, clicks, signups, paying_referrals
+    funnel: TextClause  # bucket, clicks, signups, paying_referrals, signed_up_visitors
     top_affiliates: TextClause  # the columns of TopAffiliate, best first
     payouts: TextClause  # bucket, payment_method, status, payouts, amount
 
@@ -202,7 +205,8 @@ VIEW_QUERIES = ReportQueries(
         "tier, sum(gross_amount), sum(amount)", "report_daily_commissions", "1, 2"
     ),
     funnel=_per_bucket(
-        "sum(clicks)::bigint, sum(signups)::bigint, sum(paying_referrals)::bigint",
+        "sum(clicks)::bigint, sum(signups)::bigint, sum(paying_referrals)::bigint, "
+        "sum(signed_up_visitors)::bigint",
         "report_daily_funnel",
     ),
     top_affiliates=text(
@@ -271,7 +275,7 @@ def collect(
     ]
     came = {row[0]: row[1:] for row in conn.execute(queries.funnel, params)}
     funnel = [
-        FunnelRow(b, *came.get(b, (0, 0, 0)), s.commission_amount)
+        FunnelRow(b, *came.get(b, (0, 0, 0, 0)), s.commission_amount)
         for b, s in zip(buckets, sales, strict=True)
     ]
     top_affiliates = None
