@@ -25,15 +25,19 @@ FUNNEL = """
         UNION ALL
         SELECT referrer_id, visitor_hash, clicked_on FROM referral_clicks_archive
     ),
+    -- Each (link, visitor)'s last tier-1 sign-up day, once: a hash join, not a lookup per click.
+    signed AS (
+        SELECT r.referrer_id, u.signup_ip_hash AS visitor_hash,
+               max((r.created_at AT TIME ZONE 'UTC')::date) AS last_signup
+        FROM referrals r JOIN users u ON u.id = r.referred_user_id
+        WHERE r.tier = 1 AND u.signup_ip_hash IS NOT NULL
+        GROUP BY 1, 2
+    ),
     clicks AS (
         SELECT v.clicked_on AS day, count(*) AS clicks,
-               count(*) FILTER (WHERE EXISTS (
-                   SELECT 1 FROM referrals r JOIN users u ON u.id = r.referred_user_id
-                   WHERE r.referrer_id = v.referrer_id AND r.tier = 1
-                     AND u.signup_ip_hash = v.visitor_hash
-                     AND (r.created_at AT TIME ZONE 'UTC')::date >= v.clicked_on
-               )) AS signed_up_visitors
+               count(*) FILTER (WHERE g.last_signup >= v.clicked_on) AS signed_up_visitors
         FROM visits v
+        LEFT JOIN signed g ON g.referrer_id = v.referrer_id AND g.visitor_hash = v.visitor_hash
         GROUP BY 1
     ),
     signups AS (
