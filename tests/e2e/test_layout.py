@@ -47,6 +47,7 @@ NOT_PAGES = {
     "health.healthz": "JSON for the orchestrator",
     "health.readyz": "JSON for load balancers",
     "health.webhook_alarm": "JSON for monitoring",
+    "health.mail_alarm": "JSON for monitoring",
     "portal.qr": "the shared link as an SVG or PNG image",
     "portal.commissions_csv": "a CSV download",
     "payouts.statement_download": "a CSV download",
