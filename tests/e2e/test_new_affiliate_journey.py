@@ -76,7 +76,7 @@ def test_a_new_affiliate_joins_on_a_phone_and_resets_the_password(
         page.get_by_label("Password", exact=True).fill(PASSWORD)
         page.get_by_label("Confirm password").fill(PASSWORD)
         page.get_by_role("button", name="Create my account").click()
-        page.get_by_text("accept the program terms").first.wait_for()  # 422, swapped by htmx
+        page.get_by_text("Accept the program terms to join.").wait_for()  # 422, swapped by htmx
         _step(page, "3-terms-required")
         page.get_by_label("Password", exact=True).fill(PASSWORD)
         page.get_by_label("Confirm password").fill(PASSWORD)
