@@ -54,7 +54,11 @@ def test_new_user_joins_through_a_shared_link(live_server, browser):
         assert page.evaluate("navigator.clipboard.readText()") == expected
         assert newcomer.referred_by == sharer.id
         qr = page.get_by_role("img", name="QR code for your referral link")
-        assert qr.evaluate("img => img.complete && img.naturalWidth > 0")
+        qr.wait_for()
+        # Loaded and decoded (waited for: on a busy machine the image comes after the page).
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=qr.element_handle()
+        )
 
         page.get_by_role("link", name="Last 7 days").click()
         page.wait_for_url("**/link?days=7")
