@@ -107,6 +107,17 @@ def test_a_statement_run_past_the_prepare_threshold_follows_the_server_connectio
     connection) fails on the next: 'prepared statement "_pg3_0" does not exist'."""
     user = make_user()
     query = select(User.id, func.pg_backend_pid()).where(User.id == user.id)
+    # PgBouncer opens server connections only when clients need them at once: hold two
+    # transactions together first, so there are two to take turns on whatever ran before
+    # this test on its worker.
+    with (
+        db.engine.connect() as first,
+        db.engine.connect() as second,
+        first.begin(),
+        second.begin(),
+    ):
+        first.execute(select(1))
+        second.execute(select(1))
     servers = set()
     with db.engine.connect() as connection:
         for _ in range(REPEATS):
