@@ -45,19 +45,25 @@ DIRECT_QUERIES = ReportQueries(
     ),
     funnel=text(
         f"""
-        WITH clicks AS (
+        WITH signed AS (
+            SELECT r.referrer_id, u.signup_ip_hash AS visitor_hash,
+                   max(r.created_at) AS last_signup
+            FROM referrals r JOIN users u ON u.id = r.referred_user_id
+            WHERE r.tier = 1 AND u.signup_ip_hash IS NOT NULL
+            GROUP BY 1, 2
+        ),
+        clicks AS (
             SELECT {BUCKET.format(day="clicked_on")} AS bucket, count(*) AS clicks,
-                   count(*) FILTER (WHERE EXISTS (
-                       SELECT 1 FROM referrals r JOIN users u ON u.id = r.referred_user_id
-                       WHERE r.referrer_id = k.referrer_id AND r.tier = 1
-                         AND u.signup_ip_hash = k.visitor_hash
-                         AND r.created_at >= k.clicked_on::timestamp AT TIME ZONE 'UTC'
-                   )) AS signed_up
+                   count(*) FILTER (
+                       WHERE g.last_signup >= k.clicked_on::timestamp AT TIME ZONE 'UTC'
+                   ) AS signed_up
             FROM (SELECT referrer_id, visitor_hash, clicked_on FROM referral_clicks
                   WHERE clicked_on BETWEEN :start AND :end
                   UNION ALL
                   SELECT referrer_id, visitor_hash, clicked_on FROM referral_clicks_archive
                   WHERE clicked_on BETWEEN :start AND :end) k
+            LEFT JOIN signed g
+              ON g.referrer_id = k.referrer_id AND g.visitor_hash = k.visitor_hash
             GROUP BY 1
         ),
         signups AS (
