@@ -23,6 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from app.jobs import queueing
     from app.money import format_money, format_percent
     from app.providers.stripe_api import stripe_test_mode
+    from app.services.money.commission_states import label as commission_label
 
     app = Flask(
         __name__,
@@ -54,6 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.add_template_filter(format_money, "money")
     app.add_template_global(stripe_test_mode)
     app.add_template_filter(format_percent, "percent")
+    app.add_template_global(commission_label, "commission_label")  # mails: as the portal says
 
     from app.admin import bp as admin_bp
     from app.auth import bp as auth_bp
