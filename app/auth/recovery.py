@@ -7,6 +7,7 @@ from flask_login import current_user, logout_user
 
 from app.auth import bp
 from app.auth.forms import ForgotPasswordForm, ResetPasswordForm
+from app.auth.routes import refused_answer
 from app.extensions import db
 from app.htmx import redirect_to, render, render_form
 from app.services.accounts.emails import normalize_email
@@ -46,8 +47,7 @@ def forgot_password():
             (RESET_PER_IP, (client_key(request.remote_addr),)), (RESET_PER_EMAIL, (email,))
         )
     except Throttled as refused:
-        form.form_errors.append(refused.message)
-        return render_form(*FORGOT, form, status=refused.status)
+        return refused_answer(*FORGOT, form, refused)
     request_password_reset(form.email.data, request_ip_hash())
     db.session.commit()
     return render(*FORGOT, form=None, sent=SENT)
@@ -67,8 +67,7 @@ def reset_password_with_link(token: str):
     try:
         count_attempt((RESET_PER_IP, (client_key(request.remote_addr),)))
     except Throttled as refused:
-        form.form_errors.append(refused.message)
-        return render_form(*RESET, form, status=refused.status, token=token)
+        return refused_answer(*RESET, form, refused, token=token)
     errors = reset_password(token, form.new_password.data, request_ip_hash(), _signed_in())
     if "token" in errors:
         db.session.rollback()

@@ -204,6 +204,7 @@ def test_asking_is_rate_limited_per_address(client):
     response = _ask(client, "target@example.com", ip="192.0.2.99")
     assert response.status_code == 429
     assert "Too many attempts" in response.get_data(as_text=True)
+    assert int(response.headers["Retry-After"]) > 0  # as every other limited form says
 
 
 def test_a_bad_address_is_a_clear_422(client):
