@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, request
-from flask_login import login_url
+from flask_login import current_user, login_url
 
 from app.extensions import login_manager
 from app.htmx import redirect_to, wants_fragment
@@ -19,6 +19,11 @@ def load_user(session_value: str) -> User | None:
     lookup): refused once their sessions were ended or ``REMEMBER_COOKIE_DURATION`` after the
     sign-in, whatever the cookie's own expiry says."""
     return user_for_session(session_value, current_app.config["REMEMBER_COOKIE_DURATION"])
+
+
+def signed_in_user() -> User | None:
+    """Who is signed in in this browser, if anyone (a link opened there must be theirs)."""
+    return current_user._get_current_object() if current_user.is_authenticated else None
 
 
 login_manager.login_view = "auth.login"

@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import BooleanField
 
-from app.auth import bp
+from app.auth import bp, signed_in_user
 from app.extensions import csrf, db
 from app.htmx import redirect_to, render, wants_fragment
 from app.services.accounts.tokens import TokenRefused
@@ -74,9 +74,8 @@ def unsubscribe(token: str):
     page or as RFC 8058's one-click POST (``List-Unsubscribe=One-Click``) that a mail client
     sends without cookies. No CSRF token: the signed link is the permission, and all it can
     do is stop one category of mails to its user."""
-    signed_in = current_user._get_current_object() if current_user.is_authenticated else None
     try:
-        user, category = read_unsubscribe(token, signed_in)
+        user, category = read_unsubscribe(token, signed_in_user())
     except TokenRefused as refused:
         status = 400 if request.method == "GET" else 422
         return render(*UNSUBSCRIBE, status=status, problem=refused.message)

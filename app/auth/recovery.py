@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask import flash, request, session, url_for
-from flask_login import current_user, logout_user
+from flask_login import logout_user
 
-from app.auth import bp
+from app.auth import bp, signed_in_user
 from app.auth.forms import ForgotPasswordForm, ResetPasswordForm
 from app.auth.routes import refused_answer
 from app.extensions import db
@@ -31,10 +31,6 @@ FORGOT = ("auth/forgot_password.html", "auth/_forgot_password.html")
 RESET = ("auth/reset_password.html", "auth/_reset_password_form.html")
 
 
-def _signed_in():
-    return current_user._get_current_object() if current_user.is_authenticated else None
-
-
 @bp.route("/password/forgot", methods=["GET", "POST"])
 def forgot_password():
     """The same answer for every address, known or not (``SENT``), after the same work."""
@@ -58,7 +54,7 @@ def reset_password_with_link(token: str):
     form = ResetPasswordForm()
     if request.method == "GET":
         try:
-            user_for_reset(token, _signed_in())
+            user_for_reset(token, signed_in_user())
         except TokenRefused as refused:
             return render(*RESET, status=400, form=None, token=token, problem=refused.message)
         return render_form(*RESET, form, token=token)
@@ -68,7 +64,7 @@ def reset_password_with_link(token: str):
         count_attempt((RESET_PER_IP, (client_key(request.remote_addr),)))
     except Throttled as refused:
         return refused_answer(*RESET, form, refused, token=token)
-    errors = reset_password(token, form.new_password.data, request_ip_hash(), _signed_in())
+    errors = reset_password(token, form.new_password.data, request_ip_hash(), signed_in_user())
     if "token" in errors:
         db.session.rollback()
         return render(*RESET, status=422, form=None, token=token, problem=errors["token"])
