@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import crypto
 from app.extensions import db
-from app.ops_cli import archive_command, backup_command
+from app.ops_cli import archive_command, backup_command, ledger_command
 from app.services.accounts.accounts import create_user, find_user_by_email, unique_violation
 from app.services.accounts.emails import normalize_email
 from app.services.network.network_generator import AlreadyGenerated, generate_network
@@ -133,5 +133,5 @@ def rotate_keys_command(batch_size: int) -> None:
 
 def init_app(app: Flask) -> None:
     commands = (seed_command, create_admin_command, demo_command, rotate_keys_command)
-    for command in (*commands, backup_command, archive_command):
+    for command in (*commands, backup_command, archive_command, ledger_command):
         app.cli.add_command(command)

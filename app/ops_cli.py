@@ -1,6 +1,7 @@
 """Operations commands: ``flask backup`` (pg_dump into the backup directory),
 ``flask backup verify [FILE]`` (restore into a scratch database and compare) and
-``flask archive --older-than 180d`` (old rows into the archive tables)."""
+``flask archive --older-than 180d`` (old rows into the archive tables) and
+``flask ledger verify [--fix]`` (the running totals against the ledger entries)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from flask import current_app
 
 from app.config import direct_database_url
 from app.extensions import db
+from app.services.money.ledger_totals import differences, repair
 from app.services.ops import audit
 from app.services.ops.archive import MOVES, archive_batch
 from app.services.ops.backups import BackupError, create_backup, newest_dump, verify_backup
@@ -101,3 +103,35 @@ def archive_command(age: timedelta, batch_size: int) -> None:
         click.echo(f"{table}: {totals[table]:,} rows archived in {batches} batches.")
     audit.record("archive.ran", cutoff=cutoff.isoformat(), **totals)
     db.session.commit()
+
+
+@click.group("ledger")
+def ledger_command() -> None:
+    """The ledger's running totals."""
+
+
+@ledger_command.command("verify")
+@click.option("--fix", is_flag=True, help="Set each differing user's totals to the recount.")
+def ledger_verify_command(fix: bool) -> None:
+    """Recount every user's balances from the ledger entries and compare them with the
+    running totals the balances are read from. Exits non-zero on a difference, unless
+    ``--fix`` repaired it (audited per user)."""
+    users = differences()
+    if not users:
+        db.session.commit()
+        click.echo("Ledger totals verified: every user's totals equal their entries.")
+        return
+    if not fix:
+        db.session.rollback()
+        click.echo(f"LEDGER TOTALS DIFFER for {len(users)} users:", err=True)
+        for user_id in users:
+            click.echo(f"  - {user_id}", err=True)
+        click.echo("Run `flask ledger verify --fix` to set them to the entries.", err=True)
+        raise click.exceptions.Exit(1)
+    for fixed in repair(users):
+        click.echo(
+            f"Repaired {fixed.user_id}: total {fixed.total_before} -> {fixed.total_after}, "
+            f"paid {fixed.paid_before} -> {fixed.paid_after}"
+        )
+    db.session.commit()
+    click.echo(f"Ledger totals repaired for {len(users)} users.")

@@ -16,7 +16,9 @@ import time
 from datetime import timedelta
 
 from flask import current_app
+from psycopg import errors as pg_errors
 from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
 
 from app.extensions import db
 from app.jobs.mail import send_mail_job
@@ -38,12 +40,24 @@ BATCH_SIZE = 500
 DRAIN_FLAG = "webhooks:drain-requested"
 DRAIN_FLAG_TTL = 30  # seconds: a lost drain job is re-requested by the next event anyway
 DRAIN_BUDGET = 60  # seconds of work per drain job, far below RQ's default job timeout (180 s)
+# Parallel batches can still deadlock in rare shapes (two batches linking the same
+# customer's older sales); PostgreSQL aborts one, which is claimed again whole this many
+# times before it falls back to one transaction per event.
+MAX_BATCH_CONFLICTS = 3
 SWEEP_FLAG = "webhooks:swept"
 SWEEP_EVERY = 60  # seconds
 SWEEP_AFTER = timedelta(seconds=60)  # an event this old without processing lost its job
 # A Stripe payout pending or processing this long lost its job (or waits for funds, and is
 # tried again): about one try per payout every few minutes.
 PAYOUTS_AFTER = timedelta(minutes=5)
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    """PostgreSQL aborted the transaction for a deadlock or a serialization failure: the
+    same work can simply run again."""
+    return isinstance(exc, DBAPIError) and isinstance(
+        exc.orig, pg_errors.DeadlockDetected | pg_errors.SerializationFailure
+    )
 
 
 def request_drain() -> None:
@@ -65,14 +79,17 @@ def drain_webhook_events_job(batch_size: int = BATCH_SIZE, budget: float = DRAIN
     (and RQ retries it with backoff) when an event may succeed later. Malformed events are
     parked for a person at once: no retry can change them."""
     get_redis().delete(DRAIN_FLAG)  # events stored from now on request another drain
-    done, failed, parked = 0, set(), set()
+    done, failed, parked, conflicts = 0, set(), set(), 0
     deadline = time.monotonic() + budget
     while event_pks := claim_events(batch_size, skip=failed | parked):
         try:
             done += process_events(event_pks)
             db.session.commit()
-        except Exception:
+        except Exception as exc:
             db.session.rollback()
+            if is_lock_conflict(exc) and conflicts < MAX_BATCH_CONFLICTS:
+                conflicts += 1  # a rare deadlock with a parallel batch: claim and try again
+                continue
             for event_pk in event_pks:
                 outcome = process_webhook_event(event_pk)
                 if outcome == "failed":

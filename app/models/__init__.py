@@ -6,7 +6,7 @@ from app.models.clicks import ReferralClick
 from app.models.commissions import COMMISSION_TRANSITIONS, Commission
 from app.models.downline import BranchEarning, DownlineCount
 from app.models.flags import FLAG_REASONS, FLAG_TRANSITIONS, ReferralFlag
-from app.models.ledger import LEDGER_KINDS, LedgerEntry
+from app.models.ledger import LEDGER_KINDS, LedgerBucket, LedgerEntry, LedgerTotal
 from app.models.notifications import (
     DIGEST_CATEGORIES,
     OPTIONAL_CATEGORIES,
@@ -51,7 +51,9 @@ __all__ = [
     "CustomerLink",
     "DownlineCount",
     "InvalidTransition",
+    "LedgerBucket",
     "LedgerEntry",
+    "LedgerTotal",
     "MLMTier",
     "MailDigest",
     "MailNotice",

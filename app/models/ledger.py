@@ -81,3 +81,38 @@ class LedgerEntry(Base):
             postgresql_where=text("kind = 'clawback'"),
         ),
     )
+
+
+class LedgerTotal(Base):
+    """A user's running totals over the ledger, kept by a statement-level trigger on
+    ``ledger_entries`` (migration 0024) in the statement that appends the entries: ``total``
+    is the sum of every entry, ``paid`` minus the sum of the payout kinds. The application
+    never writes it (``flask ledger verify --fix`` repairs it from the entries)."""
+
+    __tablename__ = "ledger_totals"
+
+    user_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    total: Mapped[Decimal] = mapped_column(Money)
+    paid: Mapped[Decimal] = mapped_column(Money)
+
+
+class LedgerBucket(Base):
+    """The sum of a user's entries that become available within one UTC hour
+    (``available_hour``, the hour's start): balances read the buckets after the current hour,
+    a bounded number, and the current hour's entries. Kept by the same trigger."""
+
+    __tablename__ = "ledger_buckets"
+
+    user_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    available_hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+
+    __table_args__ = (
+        CheckConstraint(
+            "available_hour = date_trunc('hour', available_hour, 'UTC')", name="whole_hour"
+        ),
+    )

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Commission, ReferralFlag, Sale, WebhookEvent
-from app.services.money.commissions import adjust_for_refunds, serialize_accruals, settle_sales
+from app.services.money.commissions import adjust_for_refunds, join_accruals, settle_sales
 from app.services.money.sales import (
     SaleReport,
     record_dispute,
@@ -176,7 +176,7 @@ def test_a_settle_job_and_a_refund_batch_on_one_sale_do_not_deadlock(app, client
     def settle_job():  # settle_sales_job([sale_id]) after an admin attributed the sale
         with app.app_context():
             try:
-                serialize_accruals()
+                join_accruals()
                 job_has_accruals.set()
                 time.sleep(0.5)  # the batch has started meanwhile
                 settle_sales([sale_id])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from app.extensions import db
 from app.models import User
-from app.services.money.commissions import serialize_accruals
+from app.services.money.commissions import stop_accruals
 from app.services.ops import audit
 from app.services.payouts.payouts import lock_user_ledger
 
@@ -23,7 +23,7 @@ def set_suspended(user: User, suspended: bool, admin: User, reason: str) -> None
     changed) without a reason, for an admin's own account, or when the user is in that state
     already (a double submit, or another admin first: no second audit entry).
 
-    Waits for any accrual in progress (``serialize_accruals``) and payout request
+    Waits for any accrual in progress (``stop_accruals``) and payout request
     (``lock_user_ledger``), so every sale accrued and every payout requested after this
     commits sees the suspension; locks the user row. Flushes only."""
     reason = (reason or "").strip()
@@ -33,7 +33,7 @@ def set_suspended(user: User, suspended: bool, admin: User, reason: str) -> None
         raise SuspensionRefused(f"Keep the reason under {MAX_REASON_LENGTH} characters.")
     if user.id == admin.id:
         raise SuspensionRefused("You cannot suspend or reactivate your own account.")
-    serialize_accruals()
+    stop_accruals()
     lock_user_ledger(user.id)
     db.session.refresh(user, with_for_update=True)
     if user.is_suspended == suspended:

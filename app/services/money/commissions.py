@@ -95,10 +95,17 @@ _ACCRUE = text(
                CASE WHEN status = 'held' THEN CAST(:held AS timestamptz) ELSE payable_at END, id
         FROM inserted
     ),
-    completed AS (
-        UPDATE referrals SET status = 'completed', updated_at = now()
+    -- Locked in id order first: parallel batches with sales of the same buyers wait for
+    -- each other's referral rows rather than deadlock.
+    completing AS (
+        SELECT id FROM referrals
         WHERE referred_user_id IN (SELECT buyer_id FROM eligible)
           AND status = ANY(:completable)
+        ORDER BY id FOR UPDATE
+    ),
+    completed AS (
+        UPDATE referrals SET status = 'completed', updated_at = now()
+        WHERE id IN (SELECT id FROM completing) AND status = ANY(:completable)
     ),
     marked AS (
         UPDATE sales SET accrued_at = now()
@@ -111,13 +118,20 @@ _ACCRUE = text(
 )
 
 
-def serialize_accruals() -> None:
-    """One accruing transaction at a time (a transaction-level advisory lock).
+def join_accruals() -> None:
+    """Accrue beside other batches: the accruals lock, shared (transaction-level).
 
-    Every sale touches the counters of the same top uplines; two batches doing that at once
-    lock those rows in different orders and deadlock, and a flag decided while a batch is
-    accruing would miss the batch's held commissions. Batches are large, so waiting for
-    one another costs nothing on throughput."""
+    Batches run in parallel: every counter they share (ledger totals, branch earnings) is
+    upserted once per statement in key order, so they wait for each other's rows instead of
+    deadlocking. What they must not overlap with is a decision that changes what accrues —
+    a flag decided (it would miss a batch's held commissions) or a suspension — which takes
+    this lock exclusively (``stop_accruals``)."""
+    db.session.execute(text("SELECT pg_advisory_xact_lock_shared(hashtext('accruals'))"))
+
+
+def stop_accruals() -> None:
+    """Wait for every accruing batch to commit and keep new ones out until this transaction
+    ends: the accruals lock, exclusive. For decisions on what accrues (flags, suspensions)."""
     db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('accruals'))"))
 
 
@@ -240,7 +254,7 @@ def settle_sales(sale_ids: list[str], reported: Iterable[str] = ()) -> None:
     # Imported here: fraud decisions release and cancel held commissions (this module).
     from app.services.money.fraud import flag_self_purchases
 
-    serialize_accruals()
+    join_accruals()
     flag_self_purchases(sale_ids)
     accrue_sales(sale_ids)
     with_refunds = (

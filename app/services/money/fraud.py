@@ -19,7 +19,7 @@ from app.services.money.commissions import (
     EARNING_TERMS,
     cancel_held,
     release_held,
-    serialize_accruals,
+    stop_accruals,
 )
 from app.services.ops import audit
 from app.services.program.program import get_settings
@@ -148,7 +148,7 @@ def resolve_flag(flag: ReferralFlag, decision: str, admin: User) -> None:
     rows cancelled, so later sales earn nobody anything. The affiliates whose commissions
     changed, and the flag's referrer, are mailed the decision (``mail_flag_decided``).
     Locks the flag; flushes only."""
-    serialize_accruals()  # no batch is accruing held commissions for this buyer meanwhile
+    stop_accruals()  # no batch is accruing held commissions for this buyer meanwhile
     db.session.refresh(flag, with_for_update=True)
     if flag.status != "open":
         raise FlagAlreadyResolved(f"This flag was already {flag.status}.")

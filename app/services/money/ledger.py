@@ -1,4 +1,6 @@
-"""Balances from the append-only ledger; entries are written beside each change of money.
+"""Balances from the append-only ledger; entries are written beside each change of money,
+and a statement-level trigger keeps each user's running totals with them (``ledger_totals``,
+``ledger_buckets``; checked and repaired by ``ledger_totals.py``).
 
 The invariant, for every user at every moment (checked by the tests after any sequence of
 sales, refunds and payouts):
@@ -33,23 +35,38 @@ class Balances:
     owed: Decimal = ZERO  # clawed back beyond the balance: netted from later payouts
 
 
+# Balances from the running totals (migration 0024), never from the user's whole history:
+# the total of every entry, minus what becomes available after ``now`` — the hour buckets
+# after the current hour (a bounded number: the hold period's hours, and the held bucket)
+# plus the current hour's entries after ``now`` (an index range of one hour).
+_NOT_YET_AVAILABLE = """
+    SELECT amount, available_at FROM ledger_entries
+    WHERE user_id = :user_id AND available_at > :now
+      AND available_at < date_trunc('hour', CAST(:now AS timestamptz), 'UTC') + interval '1 hour'
+    UNION ALL
+    SELECT amount, available_hour FROM ledger_buckets
+    WHERE user_id = :user_id
+      AND available_hour > date_trunc('hour', CAST(:now AS timestamptz), 'UTC')
+"""
 _BALANCES = text(
-    """
-    SELECT coalesce(sum(amount) FILTER (WHERE available_at > :now AND available_at < :held), 0),
-           coalesce(sum(amount) FILTER (WHERE available_at >= :held), 0),
-           coalesce(sum(amount) FILTER (WHERE available_at <= :now), 0),
-           coalesce(-sum(amount) FILTER (
-               WHERE kind IN ('payout', 'payout_failure', 'payout_reversal')), 0)
-    FROM ledger_entries WHERE user_id = :user_id
-    """
+    f"""
+    WITH later AS ({_NOT_YET_AVAILABLE})
+    SELECT coalesce((SELECT sum(amount) FROM later WHERE available_at < :held), 0),
+           coalesce((SELECT sum(amount) FROM later WHERE available_at >= :held), 0),
+           coalesce(t.total, 0), coalesce(t.paid, 0)
+    FROM (SELECT 1) one LEFT JOIN ledger_totals t ON t.user_id = :user_id
+    """  # noqa: S608 (constant SQL put together, no input)
 )
 
 
 def balances(user_id: str, now: datetime | None = None) -> Balances:
-    """One indexed pass over the user's entries."""
-    pending, held, settled, paid = db.session.execute(
+    """A handful of index reads, whatever the user's history: the running totals and the
+    buckets of what is not available yet (exact: ``flask ledger verify`` compares them with
+    the entries)."""
+    pending, held, total, paid = db.session.execute(
         _BALANCES, {"user_id": user_id, "now": now or datetime.now(UTC), "held": HELD_UNTIL}
     ).one()
+    settled = total - pending - held
     return Balances(
         pending=pending,
         held=held,
@@ -71,18 +88,18 @@ class PendingSchedule:
 
 # Days with nothing left (an accrual fully reversed by a refund) are skipped.
 _BECOMING_AVAILABLE = text(
-    """
-    WITH days AS (
+    f"""
+    WITH later AS ({_NOT_YET_AVAILABLE}),
+    days AS (
         SELECT (available_at AT TIME ZONE 'UTC')::date AS day, sum(amount) AS amount
-        FROM ledger_entries
-        WHERE user_id = :user_id AND available_at > :now AND available_at < :held
+        FROM later WHERE available_at < :held
         GROUP BY 1 HAVING sum(amount) <> 0
     ), numbered AS (SELECT day, amount, row_number() OVER (ORDER BY day) AS n FROM days)
     SELECT day, amount, 1 FROM numbered WHERE n <= :limit
     UNION ALL
     SELECT NULL, sum(amount), count(*) FROM numbered WHERE n > :limit HAVING count(*) > 0
     ORDER BY 1 NULLS LAST
-    """
+    """  # noqa: S608 (constant SQL put together, no input)
 )
 
 
@@ -90,8 +107,8 @@ def becoming_available(
     user_id: str, now: datetime | None = None, limit: int = 10
 ) -> PendingSchedule:
     """The pending balance by the date it becomes available: the first ``limit`` dates, and
-    one total for the rest. One statement over the user's pending entries (the
-    ``(user_id, available_at)`` index); held money is not pending and not listed."""
+    one total for the rest. Read from the hour buckets after the current hour and the current
+    hour's entries, like ``balances``; held money is not pending and not listed."""
     rows = db.session.execute(
         _BECOMING_AVAILABLE,
         {"user_id": user_id, "now": now or datetime.now(UTC), "held": HELD_UNTIL, "limit": limit},

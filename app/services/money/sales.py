@@ -8,6 +8,7 @@ before the checkout that names its customer). Amounts from providers are cumulat
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -92,15 +93,42 @@ _NEW_PLACEHOLDER = text(
 )
 
 
+_LOCK_KEYS = text(
+    """
+    SELECT count(pg_advisory_xact_lock(h)) FROM (
+        SELECT DISTINCT hashtextextended('sale:' || k, 0) AS h FROM unnest(:keys) k ORDER BY 1
+    ) ordered
+    """
+).bindparams(bindparam("keys", type_=ARRAY(VARCHAR)))
+
+
+def lock_payments(payments: Iterable[tuple[str, list[str]]]) -> None:
+    """Take the transaction-level advisory lock of every (provider, key) of these payments,
+    in one statement, in hash order: a batch locks all its payments' keys before it changes
+    any sale, so batches that share a payment wait for each other and never each hold a
+    key the other wants. A key locked already by this transaction is taken again at no
+    cost (the drain locks its whole batch, then each upsert its own keys)."""
+    keys = [f"{provider}:{key}" for provider, payment_keys in payments for key in payment_keys]
+    if keys:
+        db.session.execute(_LOCK_KEYS, {"keys": keys})
+
+
+def payment_keys(
+    provider: str, external_id: str, aliases: tuple[str, ...]
+) -> tuple[str, list[str]]:
+    """The keys a report names its payment by, for ``lock_payments``."""
+    return provider, _keys(external_id, aliases)
+
+
 def _sale_for(provider: str, keys: list[str]) -> str:
     """The one sale any of ``keys`` names, created (without an amount) when none does; every
     key then names it. Sale facts arrive in any order and under different ids of one
     payment, so refund-only rows found under other keys are folded into the sale. Two
     recorded payments are never merged: a key of another paid sale stays with it.
 
-    Serialized with every other sale upsert (a transaction-level advisory lock), so two
+    Serialized with every other upsert naming any of these keys (``lock_payments``), so two
     events naming different ids of one payment cannot each create a sale."""
-    db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('sales'))"))
+    lock_payments([(provider, keys)])
     found = db.session.execute(_FIND_SALES, {"provider": provider, "keys": keys}).all()
     if not found:
         sale_id = db.session.execute(

@@ -33,11 +33,13 @@ from app.providers import (
     stripe,
     stripe_connect,
 )
-from app.services.money.commissions import serialize_accruals, settle_sales
+from app.services.money.commissions import join_accruals, settle_sales
 from app.services.money.sales import (
     SaleReport,
     existing_user_id,
     link_customer,
+    lock_payments,
+    payment_keys,
     record_dispute,
     record_refund,
     record_sale,
@@ -144,10 +146,11 @@ def process_events(event_pks: list[int]) -> int:
     """Apply these events, each once: locked, their reports applied in order, then every
     sale they touched accrued in one set-based statement and realigned with its refunds.
     Returns how many were processed (already processed ones are skipped); caller commits.
-    Batches run one at a time: the accruals lock is taken first, before any sale row is
-    locked, so a batch and a settlement (an admin's sale, the sweeper's) never wait for each
-    other's locks in opposite orders."""
-    serialize_accruals()
+    Batches run in parallel (the accruals lock shared, ``join_accruals``); each locks the
+    keys of every payment its events name (``lock_payments``) before it changes any sale,
+    so two batches naming one payment take turns instead of locking its rows in opposite
+    orders."""
+    join_accruals()
     events = db.session.scalars(
         select(WebhookEvent)
         .where(
@@ -163,6 +166,11 @@ def process_events(event_pks: list[int]) -> int:
         for event in events
         for report in read_reports(PROVIDER_MODULES[event.provider], event.payload)
     ]
+    lock_payments(
+        payment_keys(report.provider, report.external_id, report.aliases)
+        for report in reports
+        if isinstance(report, SaleReport | RefundReport | DisputeReport)
+    )
     touched, reported = apply_reports(reports)
     settle_sales(touched, reported)
     now = datetime.now(UTC)
