@@ -107,19 +107,39 @@ def time_batches(app, sale_ids: list[str], work) -> float:
     return time.perf_counter() - started
 
 
-def accrual_core(app, buyers: list[str], n: int) -> None:
-    sale_ids = insert_sales(app, buyers, n, "s")
-    raw = time_batches(app, sale_ids, lambda ids: db.session.execute(RAW, {"ids": ids}))
+def _raw_insert(app, sale_ids: list[str], triggers: bool) -> tuple[int, float]:
+    """The raw ``INSERT … SELECT`` of the commission rows, with the table's triggers (all
+    statement-level now) or none; the rows are removed after."""
+    with app.app_context():
+        if not triggers:
+            db.session.execute(text("ALTER TABLE commissions DISABLE TRIGGER USER"))
+            db.session.commit()
+    seconds = time_batches(app, sale_ids, lambda ids: db.session.execute(RAW, {"ids": ids}))
     with app.app_context():
         rows = db.session.scalar(text("SELECT count(*) FROM commissions"))
-        db.session.execute(text("TRUNCATE commissions CASCADE"))
+        db.session.execute(text("ALTER TABLE commissions ENABLE TRIGGER USER"))
+        db.session.execute(text("TRUNCATE commissions, branch_earnings, mail_notices CASCADE"))
         db.session.commit()
+    return rows, seconds
+
+
+def accrual_core(app, buyers: list[str], n: int) -> None:
+    sale_ids = insert_sales(app, buyers, n, "s")
+    rows, raw = _raw_insert(app, sale_ids, triggers=False)
+    _, raw_triggers = _raw_insert(app, sale_ids, triggers=True)
+    print(
+        f"| raw INSERT … SELECT with the statement-level triggers on commissions (branch "
+        f"earnings, mail notices) | {raw:.1f} s ({rows / raw:,.0f} rows/s) | {raw_triggers:.1f}"
+        f" s ({rows / raw_triggers:,.0f} rows/s) | {raw / raw_triggers:.2f} |",
+        flush=True,
+    )
     ours = time_batches(app, sale_ids, accrue_sales)
     with app.app_context():
         assert db.session.scalar(text("SELECT count(*) FROM commissions")) == rows
         assert db.session.scalar(text("SELECT count(*) FROM ledger_entries")) == rows
     print(
-        f"| accrual core, {n:,} sales x 3 tiers ({rows:,} commissions) | raw INSERT … SELECT "
+        f"| accrual core, {n:,} sales x 3 tiers ({rows:,} commissions) | raw INSERT … SELECT, "
+        "no triggers "
         f"{raw:.1f} s ({rows / raw:,.0f} rows/s) | accrue_sales {ours:.1f} s "
         f"({rows / ours:,.0f} rows/s) | {raw / ours:.2f} |",
         flush=True,
@@ -178,6 +198,7 @@ def end_to_end(app, env: dict[str, str], buyers: list[str], n: int) -> None:
             chunk_latency, chunk_posted = run(bodies, 4, None, count)
             latency += chunk_latency
             posted += chunk_posted
+        last_post = time.perf_counter()
         with app.app_context():
             deadline = time.perf_counter() + 600
             while time.perf_counter() < deadline:
@@ -187,8 +208,9 @@ def end_to_end(app, env: dict[str, str], buyers: list[str], n: int) -> None:
                 db.session.commit()
                 if left == 0:
                     break
-                time.sleep(0.5)
+                time.sleep(0.1)
             total = time.perf_counter() - started
+            lag = time.perf_counter() - last_post
             sales = db.session.scalar(
                 text("SELECT count(*) FROM sales WHERE external_id LIKE 'pi_e%'")
             )
@@ -198,6 +220,7 @@ def end_to_end(app, env: dict[str, str], buyers: list[str], n: int) -> None:
                     "WHERE s.external_id LIKE 'pi_e%'"
                 )
             )
+        worker_rss = [rss_mb(worker.pid) for worker in workers]
     finally:
         for worker in workers:
             worker.terminate()
@@ -206,9 +229,25 @@ def end_to_end(app, env: dict[str, str], buyers: list[str], n: int) -> None:
         f"| end to end, {n:,} sales through the endpoint and 2 workers | posted in "
         f"{posted:.0f} s ({n / posted:,.0f} req/s, p95 {pct(latency, 95):.1f} ms) | all "
         f"{sales:,} sales accrued ({made:,} commissions) {total:.0f} s after the first post: "
-        f"{sales / total:,.0f} sales/s |  |",
+        f"{sales / total:,.0f} sales/s; backlog empty {lag:.1f} s after the last post | |",
         flush=True,
     )
+    print(f"<!-- RQ workers' RSS after the run: {', '.join(f'{r:.0f} MB' for r in worker_rss)} -->")
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident set size, from /proc."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return (
+        int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS")))
+        / 1024
+    )
+
+
+def web_workers_rss(server) -> list[float]:
+    """The RSS of each gunicorn worker (the master's children)."""
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    return [rss_mb(int(pid)) for pid in children]
 
 
 def main() -> int:
@@ -216,6 +255,12 @@ def main() -> int:
     parser.add_argument("--sales", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=("accrual", "endpoint", "e2e"),
+        default=["accrual", "endpoint", "e2e"],
+    )
     args = parser.parse_args()
     server_url, redis_url = server_urls()
     url = recreate_database(server_url, "refmlm_bench")
@@ -224,7 +269,14 @@ def main() -> int:
     print(f"<!-- {args.users:,} users, {len(buyers):,} possible buyers at depth ≥ 3 -->")
     print("| what | least the machine must do | ours | ratio |")
     print("|---|---|---|---|")
-    accrual_core(app, buyers, args.sales)
+    if "accrual" in args.parts:
+        accrual_core(app, buyers, args.sales)
+    if parts := set(args.parts) & {"endpoint", "e2e"}:
+        web_parts(app, url, redis_url, buyers, args, parts)
+    return 0
+
+
+def web_parts(app, url: str, redis_url: str, buyers: list[str], args, parts: set[str]) -> None:
     env = {
         **os.environ,
         "DATABASE_URL": url.replace("+psycopg", ""),
@@ -236,16 +288,19 @@ def main() -> int:
         app.extensions["redis"].flushdb()
     server = serve(env, "bench.tree_server:app")
     try:
-        endpoint_against_hello(buyers, args.seconds)
-        with app.app_context():
-            app.extensions["redis"].flushdb()  # the endpoint run's drain requests
-            db.session.execute(text("UPDATE webhook_events SET processed_at = now()"))
-            db.session.commit()
-        end_to_end(app, env, buyers, args.sales)
+        if "endpoint" in parts:
+            endpoint_against_hello(buyers, args.seconds)
+            with app.app_context():
+                app.extensions["redis"].flushdb()  # the endpoint run's drain requests
+                db.session.execute(text("UPDATE webhook_events SET processed_at = now()"))
+                db.session.commit()
+        if "e2e" in parts:
+            end_to_end(app, env, buyers, args.sales)
+        rss = ", ".join(f"{r:.0f} MB" for r in web_workers_rss(server))
+        print(f"<!-- web workers' RSS after the run: {rss} -->")
     finally:
         server.terminate()
         server.wait(timeout=30)
-    return 0
 
 
 if __name__ == "__main__":
