@@ -9,6 +9,7 @@ from sqlalchemy import text
 from app.extensions import db
 from app.services.money.ledger import HELD_UNTIL, ZERO, Balances, balances
 from app.services.money.ledger_totals import differences
+from app.services.payouts.treasury import owed
 
 # What balances were before the running totals: every entry of the user, summed.
 _BALANCES_FROM_ENTRIES = text(
@@ -19,6 +20,16 @@ _BALANCES_FROM_ENTRIES = text(
            coalesce(-sum(amount) FILTER (
                WHERE kind IN ('payout', 'payout_failure', 'payout_reversal')), 0)
     FROM ledger_entries WHERE user_id = :user_id
+    """
+)
+# The treasury's "owed" before the running totals: every entry, grouped by user.
+_OWED_FROM_ENTRIES = text(
+    """
+    SELECT coalesce(sum(greatest(settled, 0)), 0), coalesce(sum(pending), 0)
+    FROM (SELECT sum(amount) FILTER (WHERE available_at <= :now) AS settled,
+                 coalesce(sum(amount) FILTER (
+                     WHERE available_at > :now AND available_at < :held), 0) AS pending
+          FROM ledger_entries GROUP BY user_id) AS per_user
     """
 )
 _BRANCH_EARNINGS_RECOUNT = text(
@@ -62,10 +73,12 @@ def assert_totals_exact() -> None:
     ):
         moments |= {at, at - timedelta(microseconds=1), at + timedelta(microseconds=1)}
     users = db.session.scalars(text("SELECT DISTINCT user_id FROM ledger_entries")).all()
-    for user_id in users:
-        for moment in moments:
-            if moment.year < 9999:
-                assert balances(user_id, moment) == balances_from_entries(user_id, moment)
+    for moment in (m for m in moments if m.year < 9999):
+        for user_id in users:
+            assert balances(user_id, moment) == balances_from_entries(user_id, moment)
+        treasury = owed(moment)
+        expected = db.session.execute(_OWED_FROM_ENTRIES, {"now": moment, "held": HELD_UNTIL}).one()
+        assert (treasury.available, treasury.pending) == tuple(expected)
 
 
 def assert_branch_earnings_exact() -> None:

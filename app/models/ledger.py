@@ -115,4 +115,6 @@ class LedgerBucket(Base):
         CheckConstraint(
             "available_hour = date_trunc('hour', available_hour, 'UTC')", name="whole_hour"
         ),
+        # The treasury's "owed": every user's buckets after the current hour.
+        Index("ix_ledger_buckets_available_hour", available_hour),
     )

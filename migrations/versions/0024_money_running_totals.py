@@ -184,6 +184,7 @@ def upgrade():
         ),
         sa.PrimaryKeyConstraint("user_id", "available_hour", name=op.f("pk_ledger_buckets")),
     )
+    op.create_index("ix_ledger_buckets_available_hour", "ledger_buckets", ["available_hour"])
     # No entry is appended between the backfill and the trigger (both commit together).
     op.execute("LOCK TABLE ledger_entries IN SHARE ROW EXCLUSIVE MODE")
     op.execute(LEDGER_TOTALS_BACKFILL)

@@ -54,16 +54,34 @@ class Treasury:
     accounts_not_ready_count: int
 
 
-# One pass over the ledger, grouped by user: a user's available balance counts when positive
-# (money owed back by a user does not lower what the others are owed). Issue 14: this reads
-# every entry; a per-user running balance would make it one row per user.
+# From the running totals: a user's available balance (total less what becomes available
+# later) counts when positive (money owed back by a user does not lower what the others are
+# owed). What becomes available later: the buckets after the current hour, and of the
+# current hour's buckets the entries after now — never the ledger's history.
 _OWED = text(
     """
-    SELECT coalesce(sum(greatest(settled, 0)), 0), coalesce(sum(pending), 0)
-    FROM (SELECT sum(amount) FILTER (WHERE available_at <= :now) AS settled,
-                 coalesce(sum(amount) FILTER (
-                     WHERE available_at > :now AND available_at < :held), 0) AS pending
-          FROM ledger_entries GROUP BY user_id) AS per_user
+    WITH later AS (
+        SELECT user_id, available_hour AS at, amount FROM ledger_buckets
+        WHERE available_hour > date_trunc('hour', CAST(:now AS timestamptz), 'UTC')
+        UNION ALL
+        SELECT b.user_id, b.available_hour, e.amount
+        FROM ledger_buckets b
+        CROSS JOIN LATERAL (
+            SELECT sum(amount) AS amount FROM ledger_entries e
+            WHERE e.user_id = b.user_id AND e.available_at > :now
+              AND e.available_at < b.available_hour + interval '1 hour'
+        ) e
+        WHERE b.available_hour = date_trunc('hour', CAST(:now AS timestamptz), 'UTC')
+          AND e.amount IS NOT NULL
+    ),
+    per_user AS (
+        SELECT user_id, sum(amount) AS later,
+               coalesce(sum(amount) FILTER (WHERE at < :held), 0) AS pending
+        FROM later GROUP BY user_id
+    )
+    SELECT coalesce(sum(greatest(t.total - coalesce(p.later, 0), 0)), 0),
+           coalesce(sum(p.pending), 0)
+    FROM ledger_totals t LEFT JOIN per_user p USING (user_id)
     """
 )
 
