@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 
 from app.extensions import db
-from app.services.money.ledger import HELD_UNTIL, ZERO, Balances, balances
+from app.services.money.ledger import HELD_UNTIL, ZERO, Balances, balances, settled_sql
 from app.services.money.ledger_totals import differences
 from app.services.payouts.treasury import owed
 
@@ -75,7 +75,12 @@ def assert_totals_exact() -> None:
     users = db.session.scalars(text("SELECT DISTINCT user_id FROM ledger_entries")).all()
     for moment in (m for m in moments if m.year < 9999):
         for user_id in users:
-            assert balances(user_id, moment) == balances_from_entries(user_id, moment)
+            expected = balances_from_entries(user_id, moment)
+            assert balances(user_id, moment) == expected
+            settled = db.session.scalar(
+                text(f"SELECT {settled_sql(':user_id')}"), {"user_id": user_id, "now": moment}
+            )
+            assert max(settled, ZERO) == expected.available
         treasury = owed(moment)
         expected = db.session.execute(_OWED_FROM_ENTRIES, {"now": moment, "held": HELD_UNTIL}).one()
         assert (treasury.available, treasury.pending) == tuple(expected)

@@ -48,6 +48,24 @@ _NOT_YET_AVAILABLE = """
     WHERE user_id = :user_id
       AND available_hour > date_trunc('hour', CAST(:now AS timestamptz), 'UTC')
 """
+
+
+def settled_sql(user_id: str) -> str:
+    """SQL for the sum of the entries of the user ``user_id`` names (a column or parameter)
+    available at ``:now`` — what ``balances`` calls settled — from the running totals: the
+    total less the buckets after the current hour and the current hour's entries after
+    ``:now``. For statements that compute it for many users at once (scheduled payouts)."""
+    hour = "date_trunc('hour', CAST(:now AS timestamptz), 'UTC')"
+    return f"""(
+        coalesce((SELECT total FROM ledger_totals t WHERE t.user_id = {user_id}), 0)
+        - coalesce((SELECT sum(amount) FROM ledger_buckets b
+                    WHERE b.user_id = {user_id} AND b.available_hour > {hour}), 0)
+        - coalesce((SELECT sum(amount) FROM ledger_entries e
+                    WHERE e.user_id = {user_id} AND e.available_at > :now
+                      AND e.available_at < {hour} + interval '1 hour'), 0)
+    )"""  # noqa: S608 (constant SQL put together, no input)
+
+
 _BALANCES = text(
     f"""
     WITH later AS ({_NOT_YET_AVAILABLE})

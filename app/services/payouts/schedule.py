@@ -32,6 +32,7 @@ from app.extensions import db
 from app.jobs.payouts import request_sends
 from app.models.payouts import OPEN_STATUSES
 from app.models.transitions import sql_in
+from app.services.money.ledger import settled_sql
 from app.services.program.program import get_settings
 
 BATCH = 1000
@@ -69,10 +70,7 @@ _PAYABLE = f"""
         SELECT u.id AS user_id, a.id AS account_id, a.provider,
                greatest(greatest(settled.amount, 0) - disputed.amount, 0) AS amount
         FROM users u
-{_ACCOUNT}        CROSS JOIN LATERAL (
-            SELECT coalesce(sum(e.amount), 0) AS amount FROM ledger_entries e
-            WHERE e.user_id = u.id AND e.available_at <= :now
-        ) settled
+{_ACCOUNT}        CROSS JOIN LATERAL (SELECT {settled_sql("u.id")} AS amount) settled
         CROSS JOIN LATERAL (
             SELECT coalesce(sum(c.amount), 0) AS amount FROM commissions c
             JOIN sales s ON s.id = c.sale_id
