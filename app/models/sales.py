@@ -101,6 +101,13 @@ class Sale(IdMixin, TimestampMixin, Base):
             "occurred_at",
             postgresql_where=text("buyer_id IS NULL AND amount IS NOT NULL"),
         ),
+        # Sales under an open dispute (few at any time): what a payout must leave out is
+        # found from them, not from the earner's whole history.
+        Index(
+            "ix_sales_open_disputes",
+            "id",
+            postgresql_where=text("disputed_amount > 0 AND dispute_closed_at IS NULL"),
+        ),
     )
 
 

@@ -185,6 +185,12 @@ def upgrade():
         sa.PrimaryKeyConstraint("user_id", "available_hour", name=op.f("pk_ledger_buckets")),
     )
     op.create_index("ix_ledger_buckets_available_hour", "ledger_buckets", ["available_hour"])
+    op.create_index(
+        "ix_sales_open_disputes",
+        "sales",
+        ["id"],
+        postgresql_where=sa.text("disputed_amount > 0 AND dispute_closed_at IS NULL"),
+    )
     # No entry is appended between the backfill and the trigger (both commit together).
     op.execute("LOCK TABLE ledger_entries IN SHARE ROW EXCLUSIVE MODE")
     op.execute(LEDGER_TOTALS_BACKFILL)
@@ -203,5 +209,6 @@ def downgrade():
     op.execute(BRANCH_EARNINGS_PER_ROW)
     op.execute("DROP TRIGGER ledger_entries_totals ON ledger_entries")
     op.execute("DROP FUNCTION ledger_entries_totals()")
+    op.drop_index("ix_sales_open_disputes", table_name="sales")
     op.drop_table("ledger_buckets")
     op.drop_table("ledger_totals")

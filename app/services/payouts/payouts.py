@@ -65,12 +65,17 @@ def payable_amount(user_id: str, now: datetime | None = None) -> Decimal:
     """What a payout of this user may take now: the available balance (net of clawbacks
     owed) less the payable commissions of sales under an open dispute; never below zero."""
     now = now or datetime.now(UTC)
+    # From the sales under an open dispute (a partial index), whatever the user's history.
     disputed = db.session.scalar(
-        select(func.coalesce(func.sum(Commission.amount), 0)).where(
+        select(func.coalesce(func.sum(Commission.amount), 0))
+        .select_from(Sale)
+        .join(Commission, Commission.sale_id == Sale.id)
+        .where(
+            Sale.disputed_amount > 0,
+            Sale.dispute_closed_at.is_(None),
             Commission.user_id == user_id,
             Commission.status == "pending",
             Commission.payable_at <= now,
-            _under_open_dispute(),
         )
     )
     return max(ledger.balances(user_id, now).available - disputed, Decimal(0))
