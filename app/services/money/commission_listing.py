@@ -8,12 +8,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, Select, case, func, select, tuple_
+from sqlalchemy import ColumnElement, DateTime, Select, case, cast, func, select, tuple_
 from sqlalchemy.orm import aliased
 
 from app.charts import BarChart, Series, colour
 from app.extensions import db
-from app.models import Commission, Sale, User
+from app.models import (
+    COMMISSION_TRANSITIONS,
+    Commission,
+    CommissionRollup,
+    ReferralProgramSettings,
+    Sale,
+    User,
+)
 from app.pagination import Cursor
 from app.services.money import commission_states
 from app.services.money.commissions import in_proportion
@@ -169,11 +176,74 @@ class CommissionTotals:
         return self.amount - self.clawed_back
 
 
-def commission_totals(user_id: str, filters: CommissionFilters, minor: int) -> CommissionTotals:
-    """One aggregate statement over the filtered commissions; ``minor`` is the currency's
-    number of decimals, to which each row's net sale is rounded (as on the page and in the
-    CSV) before it is summed, so the total is the sum of the figures listed. Amounts leave
-    cancelled commissions out (one cancelled as fraud keeps its figure, earning nothing)."""
+def _rollup_statuses(filters: CommissionFilters) -> tuple[str, ...] | None:
+    """The stored statuses a filter keeps, when the rollups can answer it; None when they
+    cannot: "in hold" and "available" split pending commissions by their payable date against
+    ``as_of``, which the rollups (keyed by the date recorded) do not know."""
+    statuses = set(COMMISSION_TRANSITIONS.statuses)
+    if filters.status:
+        statuses &= {filters.status}
+    if filters.state:
+        if filters.state in (commission_states.IN_HOLD, commission_states.AVAILABLE):
+            return None
+        statuses &= {filters.state}
+    return tuple(sorted(statuses))
+
+
+def _rollup_conditions(
+    user_id: str | None, filters: CommissionFilters, statuses: tuple[str, ...]
+) -> list[ColumnElement[bool]]:
+    """``_conditions`` on the rollups: a day recorded (UTC) stands for its commissions."""
+    conditions = [CommissionRollup.status.in_(statuses)]
+    if user_id:
+        conditions.append(CommissionRollup.user_id == user_id)
+    if filters.tier:
+        conditions.append(CommissionRollup.tier == filters.tier)
+    if filters.since:
+        conditions.append(CommissionRollup.day >= filters.since)
+    if filters.until:
+        conditions.append(CommissionRollup.day <= filters.until)
+    return conditions
+
+
+def commission_totals(
+    user_id: str | None, filters: CommissionFilters, minor: int, *, from_rows: bool = False
+) -> CommissionTotals:
+    """The sums over the filtered commissions; ``minor`` is the currency's number of
+    decimals, to which each row's net sale is rounded (as on the page and in the CSV) before
+    it is summed, so the total is the sum of the figures listed. Amounts leave cancelled
+    commissions out (one cancelled as fraud keeps its figure, earning nothing).
+
+    Read from the rollups (a few hundred rows for a year, whatever the number of
+    commissions) when they can answer the filter: status, tier, dates recorded and the
+    held/paid/cancelled states. The "in hold" and "available" states, and a ``minor`` other
+    than the program currency's (the rollups' net sales are rounded to that), take one
+    aggregate statement over the commissions instead, with the same result; so does
+    ``from_rows`` (what the rollups are checked against)."""
+    statuses = None if from_rows else _rollup_statuses(filters)
+    if statuses is not None:
+        counted = CommissionRollup.status != "cancelled"
+        program_minor = select(
+            func.currency_minor_units(ReferralProgramSettings.currency)
+        ).scalar_subquery()
+        rolled_minor, count, net, amount, clawed_back = db.session.execute(
+            select(
+                program_minor,
+                func.coalesce(func.sum(CommissionRollup.commissions), 0),
+                func.coalesce(func.sum(CommissionRollup.sale_net), 0),
+                func.coalesce(func.sum(CommissionRollup.amount).filter(counted), 0),
+                func.coalesce(func.sum(CommissionRollup.clawed_back).filter(counted), 0),
+            ).where(*_rollup_conditions(user_id, filters, statuses))
+        ).one()
+        if rolled_minor == minor:
+            return CommissionTotals(int(count), Decimal(net), amount, clawed_back)
+    return _counted_totals(user_id, filters, minor)
+
+
+def _counted_totals(
+    user_id: str | None, filters: CommissionFilters, minor: int
+) -> CommissionTotals:
+    """``commission_totals`` from the commission rows themselves."""
     remaining = Sale.amount - func.least(Sale.amount, Sale.refunded_amount + Sale.disputed_amount)
     sale_net = case(
         (Sale.amount > 0, func.round(Commission.base_amount * remaining / Sale.amount, minor)),
@@ -242,26 +312,42 @@ def _month_starts(since: date | None, until: date) -> list[date]:
     return [date(m // 12, m % 12 + 1, 1) for m in range(first, last + 1)]
 
 
-def monthly_earnings(user_id: str, filters: CommissionFilters) -> MonthlyEarnings:
+def monthly_earnings(
+    user_id: str | None, filters: CommissionFilters, *, from_rows: bool = False
+) -> MonthlyEarnings:
     """Earnings (not cancelled, net of clawbacks) per month, by the date recorded, and tier, for the
     filtered commissions: the months of the filter's dates (the last ``CHART_MONTHS`` of
-    them; without an end date, up to this month)."""
+    them; without an end date, up to this month). From the rollups' days, except for the "in
+    hold" and "available" states (and ``from_rows``), which take the commissions themselves
+    (as ``commission_totals``)."""
     today = filters.as_of.date()
     until = min(filters.until, today) if filters.until else today
     starts = _month_starts(filters.since, until)
     if not starts:
         return MonthlyEarnings([], [], {})
-    month = func.date_trunc("month", func.timezone("UTC", Commission.created_at))
-    chart_start = datetime.combine(starts[0], time(), UTC)
-    rows = db.session.execute(
-        select(month, Commission.tier, func.sum(Commission.amount - Commission.clawed_back))
-        .where(
+    statuses = None if from_rows else _rollup_statuses(filters)
+    if statuses is None:
+        chart_start = datetime.combine(starts[0], time(), UTC)
+        month = func.date_trunc("month", func.timezone("UTC", Commission.created_at))
+        query = select(
+            month, Commission.tier, func.sum(Commission.amount - Commission.clawed_back)
+        ).where(
             *_conditions(user_id, filters),
             Commission.status != "cancelled",
             Commission.created_at >= chart_start,
         )
-        .group_by(month, Commission.tier)
-    )
+    else:
+        month = func.date_trunc("month", cast(CommissionRollup.day, DateTime))
+        query = select(
+            month,
+            CommissionRollup.tier,
+            func.sum(CommissionRollup.amount) - func.sum(CommissionRollup.clawed_back),
+        ).where(
+            *_rollup_conditions(user_id, filters, statuses),
+            CommissionRollup.status != "cancelled",
+            CommissionRollup.day >= starts[0],
+        )
+    rows = db.session.execute(query.group_by(month, query.selected_columns[1]))
     amounts = {(at.date(), tier): amount for at, tier, amount in rows}
     tiers = sorted({tier for _, tier in amounts})
     return MonthlyEarnings(starts, tiers, amounts)
