@@ -24,36 +24,9 @@ from app.services.money.commission_rollups import differences, rebuild_all
 from app.services.money.commissions import adjust_for_refunds
 from app.services.money.sales import record_dispute, record_refund
 from tests.factories import make_chain, make_payout, make_sale, make_user, set_program
+from tests.rollup_checks import assert_rollups_exact
 
 TODAY = datetime.now(UTC).date()
-FILTERS = (
-    CommissionFilters(),
-    CommissionFilters(tier=2),
-    CommissionFilters(state="cancelled"),
-    CommissionFilters(state="paid", tier=1),
-    CommissionFilters(state="held"),
-    CommissionFilters(status="pending"),
-    CommissionFilters(since=TODAY - timedelta(days=40)),
-    CommissionFilters(until=TODAY - timedelta(days=1)),
-    CommissionFilters(since=TODAY - timedelta(days=400), until=TODAY - timedelta(days=35)),
-)
-
-
-CURRENCY = "SELECT currency FROM referral_program_settings"
-
-
-def assert_rollups_exact(users: list[User] | None = None) -> None:
-    """The rollups equal a recount, and every figure read from them equals the rows' own."""
-    assert differences() == []
-    for user_id in [u.id for u in users or []] + [None]:
-        for filters in FILTERS:
-            minor = minor_units(db.session.scalar(text(CURRENCY)))
-            assert commission_totals(user_id, filters, minor) == commission_totals(
-                user_id, filters, minor, from_rows=True
-            )
-            assert monthly_earnings(user_id, filters) == monthly_earnings(
-                user_id, filters, from_rows=True
-            )
 
 
 def _commissions(sale_id: str) -> list[Commission]:
