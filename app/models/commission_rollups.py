@@ -1,9 +1,11 @@
 """Earnings rollups: one affiliate's commissions summed per day recorded, tier and status,
-kept exact by statement-level triggers (migration 0025).
+and again per month, kept exact by statement-level triggers (migration 0025).
 
 The commissions page's totals row and monthly chart are sums over every commission of a
 filter; for an affiliate with a million commissions that is a million rows per page view.
-These rows answer the same sums from a few hundred rows (``commission_rollups`` service).
+These rows answer the same sums from a few hundred rows: whole months from the month rows,
+the days of a filter's partial months from the day rows (``commission_listing``; the reasons
+and figures are in docs/benchmarks.md, "Issue 14: earnings rollups").
 The application never writes them: triggers on ``commissions``, ``sales`` (refunds and
 disputes change the net sale) and ``referral_program_settings`` (the currency's minor units
 round the net sale) do, in the same statement as the change.
@@ -36,6 +38,24 @@ class CommissionRollup(Base):
         String(ID_LENGTH), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     day: Mapped[date] = mapped_column(Date, primary_key=True)
+    tier: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    commissions: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[Decimal] = mapped_column(Numeric)
+    clawed_back: Mapped[Decimal] = mapped_column(Numeric)
+    sale_net: Mapped[Decimal] = mapped_column(Numeric)
+
+
+class CommissionRollupMonth(Base):
+    """``CommissionRollup`` summed per month (``month`` is its first day): the same figures,
+    kept by the same statements, read for the whole months of a filter."""
+
+    __tablename__ = "commission_rollup_months"
+
+    user_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
     tier: Mapped[int] = mapped_column(primary_key=True)
     status: Mapped[str] = mapped_column(String(16), primary_key=True)
     commissions: Mapped[int] = mapped_column(BigInteger)

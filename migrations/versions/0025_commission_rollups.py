@@ -1,5 +1,6 @@
-"""commission_rollups: an affiliate's commissions summed per day, tier and status, kept by
-statement-level triggers, for the commissions page's totals and monthly chart
+"""commission_rollups (per day) and commission_rollup_months: an affiliate's commissions
+summed per tier and status, kept by statement-level triggers, for the commissions page's
+totals and monthly chart
 
 Revision ID: 0025
 Revises: 0023_funnel_signed_up_visitors
@@ -57,19 +58,35 @@ LANGUAGE sql STABLE AS $$
     GROUP BY 1, 2, 3, 4
 $$;
 
--- The whole table again from commissions and sales. Takes SHARE locks on both (writers wait
--- for it, it waits for open writers) so no change slips between the recount and the write.
+-- The month rows are the day rows' sums (date_trunc of a timestamp: not the session's zone).
+CREATE FUNCTION commission_rollup_month_recount() RETURNS SETOF commission_rollup_months
+LANGUAGE sql STABLE AS $$
+    SELECT user_id, date_trunc('month', day::timestamp)::date, tier, status, sum(commissions),
+           sum(amount), sum(clawed_back), sum(sale_net)
+    FROM commission_rollup_recount()
+    GROUP BY 1, 2, 3, 4
+$$;
+
+-- Both tables again from commissions and sales. Takes SHARE locks on both (writers wait for
+-- it, it waits for open writers) so no change slips between the recount and the write.
 CREATE FUNCTION rebuild_commission_rollups() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     LOCK TABLE commissions, sales IN SHARE MODE;
-    LOCK TABLE commission_rollups IN EXCLUSIVE MODE;
+    LOCK TABLE commission_rollups, commission_rollup_months IN EXCLUSIVE MODE;
     DELETE FROM commission_rollups;
     INSERT INTO commission_rollups SELECT * FROM commission_rollup_recount() ORDER BY 1, 2, 3, 4;
+    DELETE FROM commission_rollup_months;
+    INSERT INTO commission_rollup_months
+    SELECT user_id, date_trunc('month', day::timestamp)::date, tier, status, sum(commissions),
+           sum(amount), sum(clawed_back), sum(sale_net)
+    FROM commission_rollups
+    GROUP BY 1, 2, 3, 4
+    ORDER BY 1, 2, 3, 4;
 END $$;
 
--- Adds one statement's deltas (rows of the table's type, counts and sums signed) in one
--- upsert in key order, so concurrent statements lock shared rows in the same order and
--- cannot deadlock one another; rows left with no commission go.
+-- Adds one statement's deltas (day rows, counts and sums signed) in one upsert per table in
+-- key order, days before months, so concurrent statements lock shared rows in the same
+-- order and cannot deadlock one another; rows left with no commission go.
 CREATE FUNCTION add_commission_rollups(deltas commission_rollups[]) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -87,6 +104,24 @@ BEGIN
     USING unnest(deltas) d
     WHERE d.commissions < 0 AND r.commissions = 0
       AND (r.user_id, r.day, r.tier, r.status) = (d.user_id, d.day, d.tier, d.status);
+    INSERT INTO commission_rollup_months AS r
+    SELECT user_id, date_trunc('month', day::timestamp)::date, tier, status, sum(commissions),
+           sum(amount), sum(clawed_back), sum(sale_net)
+    FROM unnest(deltas)
+    GROUP BY 1, 2, 3, 4
+    HAVING sum(commissions) <> 0 OR sum(amount) <> 0 OR sum(clawed_back) <> 0
+        OR sum(sale_net) <> 0
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (user_id, month, tier, status) DO UPDATE SET
+        commissions = r.commissions + excluded.commissions,
+        amount = r.amount + excluded.amount,
+        clawed_back = r.clawed_back + excluded.clawed_back,
+        sale_net = r.sale_net + excluded.sale_net;
+    DELETE FROM commission_rollup_months r
+    USING unnest(deltas) d
+    WHERE d.commissions < 0 AND r.commissions = 0
+      AND (r.user_id, r.month, r.tier, r.status)
+          = (d.user_id, date_trunc('month', d.day::timestamp)::date, d.tier, d.status);
 END $$;
 """
 
@@ -147,6 +182,7 @@ TRIGGERS = """
 CREATE FUNCTION commission_rollups_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM commission_rollups;
+    DELETE FROM commission_rollup_months;
     RETURN NULL;
 END $$;
 
@@ -227,6 +263,7 @@ DROP FUNCTION commission_rollups_deleted();
 DROP FUNCTION commission_rollups_inserted();
 DROP FUNCTION add_commission_rollups(commission_rollups[]);
 DROP FUNCTION rebuild_commission_rollups();
+DROP FUNCTION commission_rollup_month_recount();
 DROP FUNCTION commission_rollup_recount();
 DROP FUNCTION commission_sale_net(numeric, numeric, numeric, numeric, integer);
 DROP FUNCTION program_minor_units();
@@ -255,6 +292,26 @@ def upgrade():
             "user_id", "day", "tier", "status", name=op.f("pk_commission_rollups")
         ),
     )
+    op.create_table(
+        "commission_rollup_months",
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("tier", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("commissions", sa.BigInteger(), nullable=False),
+        sa.Column("amount", sa.Numeric(), nullable=False),
+        sa.Column("clawed_back", sa.Numeric(), nullable=False),
+        sa.Column("sale_net", sa.Numeric(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_commission_rollup_months_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "user_id", "month", "tier", "status", name=op.f("pk_commission_rollup_months")
+        ),
+    )
     op.execute(FUNCTIONS)
     op.execute(_commission_function("commission_rollups_inserted", INSERTED))
     op.execute(_commission_function("commission_rollups_deleted", DELETED))
@@ -265,4 +322,5 @@ def upgrade():
 
 def downgrade():
     op.execute(DROP)
+    op.drop_table("commission_rollup_months")
     op.drop_table("commission_rollups")

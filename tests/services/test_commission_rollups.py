@@ -207,17 +207,45 @@ def test_the_page_figures_come_from_the_rollups_except_in_hold_and_available():
     *uplines, buyer = make_chain(3)
     make_sale(buyer, "100.00")
     make_sale(buyer, "50.00", days_ago=40)
-    db.session.execute(text("UPDATE commission_rollups SET amount = amount + 1000"))
-    everything = commission_totals(uplines[1].id, CommissionFilters(), 2)
-    assert everything.amount == Decimal("1015.00")  # one row (today's), off by 1000
-    chart = monthly_earnings(uplines[1].id, CommissionFilters())
+    user_id, today = uplines[1].id, CommissionFilters(since=TODAY, until=TODAY)
+    db.session.execute(text("UPDATE commission_rollup_months SET amount = amount + 1000"))
+    db.session.execute(text("UPDATE commission_rollups SET amount = amount + 7"))
+    everything = commission_totals(user_id, CommissionFilters(), 2)
+    assert everything.amount == Decimal("1015.00")  # this month's row, off by 1000
+    chart = monthly_earnings(user_id, CommissionFilters())
     assert sum(chart.totals.values()) == Decimal("1015.00")
+    assert commission_totals(user_id, today, 2).amount == Decimal("22.00")  # a day: day rows
     for state in ("in_hold", "available"):  # by payable date: the commission rows
-        figures = commission_totals(uplines[1].id, CommissionFilters(state=state), 2)
+        figures = commission_totals(user_id, CommissionFilters(state=state), 2)
         assert figures.amount in (Decimal("10.00"), Decimal("5.00"))
-    another_minor = commission_totals(uplines[1].id, CommissionFilters(), 3)
+    another_minor = commission_totals(user_id, CommissionFilters(), 3)
     assert another_minor.amount == Decimal("15.00")  # rounded otherwise: the rows
     db.session.rollback()
+
+
+def test_filters_read_whole_months_and_edge_days_alike():
+    """Every way a date range falls on months and days gives the rows' figures."""
+    *uplines, buyer = make_chain(3)
+    sales = _raw_sales([buyer], 40)
+    db.session.execute(_INSERT, {"ids": sales, "reverse": False})
+    # Spread over 14 months: day n of the series is n * 11 days ago.
+    db.session.execute(
+        text(
+            "UPDATE commissions c SET created_at = c.created_at - make_interval(days => "
+            "(s.amount::int - 10) * 11) FROM sales s WHERE s.id = c.sale_id"
+        )
+    )
+    db.session.commit()
+    first = (TODAY - timedelta(days=40 * 11)).replace(day=1)
+    bounds = [None, first, TODAY - timedelta(days=100), TODAY.replace(day=1)]
+    bounds += [(TODAY.replace(day=1) - timedelta(days=n)) for n in (1, 31, 45)]
+    ranges = [
+        CommissionFilters(since=since, until=until)
+        for since in bounds
+        for until in bounds
+        if since is None or until is None or since <= until
+    ]
+    assert_rollups_exact(uplines, tuple(ranges))
 
 
 def test_differences_name_what_is_off_and_rebuild_all_repairs_it():
@@ -230,7 +258,8 @@ def test_differences_name_what_is_off_and_rebuild_all_repairs_it():
         text("INSERT INTO commission_rollups VALUES (:user, '2001-01-01', 1, 'paid', 1, 5, 0, 50)"),
         {"user": buyer.id},
     )
-    found = differences()
+    found = differences()  # the day rows were changed, not the month rows
+    assert {d.table for d in found} == {"commission_rollups"}
     assert [(d.user_id, d.tier) for d in found] == sorted(
         [(buyer.id, 1), (uplines[0].id, 2), (uplines[1].id, 1)]
     )
@@ -238,6 +267,8 @@ def test_differences_name_what_is_off_and_rebuild_all_repairs_it():
     assert off.stored.sale_net == off.recounted.sale_net + 1
     assert next(d for d in found if d.user_id == buyer.id).recounted is None
     assert next(d for d in found if d.user_id == uplines[1].id).stored is None
+    db.session.execute(text("UPDATE commission_rollup_months SET commissions = 0"))
+    assert {d.table for d in differences()} == {"commission_rollups", "commission_rollup_months"}
     rebuild_all()
     db.session.commit()
     assert_rollups_exact(uplines)

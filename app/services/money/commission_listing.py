@@ -8,7 +8,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, DateTime, Select, case, cast, func, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    DateTime,
+    Select,
+    case,
+    cast,
+    false,
+    func,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.orm import aliased
 
 from app.charts import BarChart, Series, colour
@@ -17,6 +30,7 @@ from app.models import (
     COMMISSION_TRANSITIONS,
     Commission,
     CommissionRollup,
+    CommissionRollupMonth,
     ReferralProgramSettings,
     Sale,
     User,
@@ -190,20 +204,52 @@ def _rollup_statuses(filters: CommissionFilters) -> tuple[str, ...] | None:
     return tuple(sorted(statuses))
 
 
-def _rollup_conditions(
-    user_id: str | None, filters: CommissionFilters, statuses: tuple[str, ...]
-) -> list[ColumnElement[bool]]:
-    """``_conditions`` on the rollups: a day recorded (UTC) stands for its commissions."""
-    conditions = [CommissionRollup.status.in_(statuses)]
-    if user_id:
-        conditions.append(CommissionRollup.user_id == user_id)
-    if filters.tier:
-        conditions.append(CommissionRollup.tier == filters.tier)
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _rollup_rows(user_id: str | None, filters: CommissionFilters, statuses: tuple[str, ...]):
+    """The rollups of the filter as (month, tier, status, figures) rows: the month rows of
+    the whole months between ``since`` and ``until``, the day rows of the partial months at
+    either end (each day recorded, UTC, stands for its commissions)."""
+    # Whole months: from the first month starting on or after ``since`` to the month of the
+    # day after ``until`` (exclusive); None is open-ended.
+    first_whole = filters.since
+    if filters.since and filters.since.day != 1:
+        first_whole = _next_month(filters.since)
+    end_whole = filters.until + timedelta(days=1) if filters.until else None
+    end_whole = end_whole.replace(day=1) if end_whole else None
+
+    def kept(table) -> list[ColumnElement[bool]]:
+        conditions = [table.status.in_(statuses)]
+        if user_id:
+            conditions.append(table.user_id == user_id)
+        if filters.tier:
+            conditions.append(table.tier == filters.tier)
+        return conditions
+
+    def figures(table) -> tuple:
+        return (table.tier, table.status, table.commissions, table.amount, table.clawed_back,
+                table.sale_net)  # fmt: skip
+
+    months = select(CommissionRollupMonth.month, *figures(CommissionRollupMonth)).where(
+        *kept(CommissionRollupMonth)
+    )
+    if first_whole:
+        months = months.where(CommissionRollupMonth.month >= first_whole)
+    if end_whole:
+        months = months.where(CommissionRollupMonth.month < end_whole)
+    day = CommissionRollup.day
+    edges = [day < first_whole] if first_whole else []
+    edges += [day >= end_whole] if end_whole else []
+    month_of_day = cast(func.date_trunc("month", cast(day, DateTime)), Date)
+    days = select(month_of_day, *figures(CommissionRollup)).where(*kept(CommissionRollup))
+    days = days.where(or_(*edges) if edges else false())
     if filters.since:
-        conditions.append(CommissionRollup.day >= filters.since)
+        days = days.where(day >= filters.since)
     if filters.until:
-        conditions.append(CommissionRollup.day <= filters.until)
-    return conditions
+        days = days.where(day <= filters.until)
+    return union_all(months, days).subquery()
 
 
 def commission_totals(
@@ -214,26 +260,28 @@ def commission_totals(
     it is summed, so the total is the sum of the figures listed. Amounts leave cancelled
     commissions out (one cancelled as fraud keeps its figure, earning nothing).
 
-    Read from the rollups (a few hundred rows for a year, whatever the number of
-    commissions) when they can answer the filter: status, tier, dates recorded and the
-    held/paid/cancelled states. The "in hold" and "available" states, and a ``minor`` other
-    than the program currency's (the rollups' net sales are rounded to that), take one
-    aggregate statement over the commissions instead, with the same result; so does
-    ``from_rows`` (what the rollups are checked against)."""
+    Read from the rollups when they can answer the filter (status, tier, dates recorded and
+    the held/paid/cancelled states): month rows for whole months, day rows for the partial
+    months at either end, a few dozen rows a year whatever the number of commissions. The
+    "in hold" and "available" states (they split pending commissions by payable date), and a
+    ``minor`` other than the program currency's (the rollups' net sales are rounded to
+    that), take one aggregate statement over the commissions instead, with the same result;
+    so does ``from_rows`` (what the rollups are checked against)."""
     statuses = None if from_rows else _rollup_statuses(filters)
     if statuses is not None:
-        counted = CommissionRollup.status != "cancelled"
+        rows = _rollup_rows(user_id, filters, statuses)
+        counted = rows.c.status != "cancelled"
         program_minor = select(
             func.currency_minor_units(ReferralProgramSettings.currency)
         ).scalar_subquery()
         rolled_minor, count, net, amount, clawed_back = db.session.execute(
             select(
                 program_minor,
-                func.coalesce(func.sum(CommissionRollup.commissions), 0),
-                func.coalesce(func.sum(CommissionRollup.sale_net), 0),
-                func.coalesce(func.sum(CommissionRollup.amount).filter(counted), 0),
-                func.coalesce(func.sum(CommissionRollup.clawed_back).filter(counted), 0),
-            ).where(*_rollup_conditions(user_id, filters, statuses))
+                func.coalesce(func.sum(rows.c.commissions), 0),
+                func.coalesce(func.sum(rows.c.sale_net), 0),
+                func.coalesce(func.sum(rows.c.amount).filter(counted), 0),
+                func.coalesce(func.sum(rows.c.clawed_back).filter(counted), 0),
+            )
         ).one()
         if rolled_minor == minor:
             return CommissionTotals(int(count), Decimal(net), amount, clawed_back)
@@ -317,9 +365,9 @@ def monthly_earnings(
 ) -> MonthlyEarnings:
     """Earnings (not cancelled, net of clawbacks) per month, by the date recorded, and tier, for the
     filtered commissions: the months of the filter's dates (the last ``CHART_MONTHS`` of
-    them; without an end date, up to this month). From the rollups' days, except for the "in
-    hold" and "available" states (and ``from_rows``), which take the commissions themselves
-    (as ``commission_totals``)."""
+    them; without an end date, up to this month). From the rollups (as ``commission_totals``),
+    except for the "in hold" and "available" states (and ``from_rows``), which take the
+    commissions themselves."""
     today = filters.as_of.date()
     until = min(filters.until, today) if filters.until else today
     starts = _month_starts(filters.since, until)
@@ -336,19 +384,20 @@ def monthly_earnings(
             Commission.status != "cancelled",
             Commission.created_at >= chart_start,
         )
+        rows = db.session.execute(query.group_by(month, Commission.tier))
+        amounts = {(at.date(), tier): amount for at, tier, amount in rows}
     else:
-        month = func.date_trunc("month", cast(CommissionRollup.day, DateTime))
-        query = select(
-            month,
-            CommissionRollup.tier,
-            func.sum(CommissionRollup.amount) - func.sum(CommissionRollup.clawed_back),
-        ).where(
-            *_rollup_conditions(user_id, filters, statuses),
-            CommissionRollup.status != "cancelled",
-            CommissionRollup.day >= starts[0],
+        rolled = _rollup_rows(user_id, filters, statuses)
+        rows = db.session.execute(
+            select(
+                rolled.c.month,
+                rolled.c.tier,
+                func.sum(rolled.c.amount) - func.sum(rolled.c.clawed_back),
+            )
+            .where(rolled.c.status != "cancelled", rolled.c.month >= starts[0])
+            .group_by(rolled.c.month, rolled.c.tier)
         )
-    rows = db.session.execute(query.group_by(month, query.selected_columns[1]))
-    amounts = {(at.date(), tier): amount for at, tier, amount in rows}
+        amounts = {(month, tier): amount for month, tier, amount in rows}
     tiers = sorted({tier for _, tier in amounts})
     return MonthlyEarnings(starts, tiers, amounts)
 
