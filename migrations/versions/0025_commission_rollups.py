@@ -19,7 +19,8 @@ depends_on = None
 # The net sale of a commission as the lists show it (commission_listing.commission_totals):
 # its base reduced in proportion to the sale's refunds and disputes, rounded to the
 # currency's minor units per commission. The same expression on the same numeric values, so
-# the same digits. currency_minor_units() is app/money.py's table (a test compares them).
+# the same digits. currency_minor_units() is app/money.py's table (a test compares them): a
+# change there needs a migration replacing it and calling rebuild_commission_rollups().
 FUNCTIONS = """
 CREATE FUNCTION currency_minor_units(code text) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
