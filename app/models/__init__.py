@@ -3,6 +3,7 @@
 from app.models.archive import ArchivedReferralClick, ArchivedWebhookEvent
 from app.models.audit import AuditEntry
 from app.models.clicks import ReferralClick
+from app.models.commission_rollups import CommissionRollup, CommissionRollupMonth
 from app.models.commissions import COMMISSION_TRANSITIONS, Commission
 from app.models.downline import BranchEarning, DownlineCount
 from app.models.flags import FLAG_REASONS, FLAG_TRANSITIONS, ReferralFlag
@@ -48,6 +49,8 @@ __all__ = [
     "AuditEntry",
     "BranchEarning",
     "Commission",
+    "CommissionRollup",
+    "CommissionRollupMonth",
     "CustomerLink",
     "DownlineCount",
     "InvalidTransition",

@@ -8,12 +8,33 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, Select, case, func, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    DateTime,
+    Select,
+    case,
+    cast,
+    false,
+    func,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.orm import aliased
 
 from app.charts import BarChart, Series, colour
 from app.extensions import db
-from app.models import Commission, Sale, User
+from app.models import (
+    COMMISSION_TRANSITIONS,
+    Commission,
+    CommissionRollup,
+    CommissionRollupMonth,
+    ReferralProgramSettings,
+    Sale,
+    User,
+)
 from app.pagination import Cursor
 from app.services.money import commission_states
 from app.services.money.commissions import in_proportion
@@ -169,11 +190,108 @@ class CommissionTotals:
         return self.amount - self.clawed_back
 
 
-def commission_totals(user_id: str, filters: CommissionFilters, minor: int) -> CommissionTotals:
-    """One aggregate statement over the filtered commissions; ``minor`` is the currency's
-    number of decimals, to which each row's net sale is rounded (as on the page and in the
-    CSV) before it is summed, so the total is the sum of the figures listed. Amounts leave
-    cancelled commissions out (one cancelled as fraud keeps its figure, earning nothing)."""
+def _rollup_statuses(filters: CommissionFilters) -> tuple[str, ...] | None:
+    """The stored statuses a filter keeps, when the rollups can answer it; None when they
+    cannot: "in hold" and "available" split pending commissions by their payable date against
+    ``as_of``, which the rollups (keyed by the date recorded) do not know."""
+    statuses = set(COMMISSION_TRANSITIONS.statuses)
+    if filters.status:
+        statuses &= {filters.status}
+    if filters.state:
+        if filters.state in (commission_states.IN_HOLD, commission_states.AVAILABLE):
+            return None
+        statuses &= {filters.state}
+    return tuple(sorted(statuses))
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _rollup_rows(user_id: str | None, filters: CommissionFilters, statuses: tuple[str, ...]):
+    """The rollups of the filter as (month, tier, status, figures) rows: the month rows of
+    the whole months between ``since`` and ``until``, the day rows of the partial months at
+    either end (each day recorded, UTC, stands for its commissions)."""
+    # Whole months: from the first month starting on or after ``since`` to the month of the
+    # day after ``until`` (exclusive); None is open-ended.
+    first_whole = filters.since
+    if filters.since and filters.since.day != 1:
+        first_whole = _next_month(filters.since)
+    end_whole = filters.until + timedelta(days=1) if filters.until else None
+    end_whole = end_whole.replace(day=1) if end_whole else None
+
+    def kept(table) -> list[ColumnElement[bool]]:
+        conditions = [table.status.in_(statuses)]
+        if user_id:
+            conditions.append(table.user_id == user_id)
+        if filters.tier:
+            conditions.append(table.tier == filters.tier)
+        return conditions
+
+    def figures(table) -> tuple:
+        return (table.tier, table.status, table.commissions, table.amount, table.clawed_back,
+                table.sale_net)  # fmt: skip
+
+    months = select(CommissionRollupMonth.month, *figures(CommissionRollupMonth)).where(
+        *kept(CommissionRollupMonth)
+    )
+    if first_whole:
+        months = months.where(CommissionRollupMonth.month >= first_whole)
+    if end_whole:
+        months = months.where(CommissionRollupMonth.month < end_whole)
+    day = CommissionRollup.day
+    edges = [day < first_whole] if first_whole else []
+    edges += [day >= end_whole] if end_whole else []
+    month_of_day = cast(func.date_trunc("month", cast(day, DateTime)), Date)
+    days = select(month_of_day, *figures(CommissionRollup)).where(*kept(CommissionRollup))
+    days = days.where(or_(*edges) if edges else false())
+    if filters.since:
+        days = days.where(day >= filters.since)
+    if filters.until:
+        days = days.where(day <= filters.until)
+    return union_all(months, days).subquery()
+
+
+def commission_totals(
+    user_id: str | None, filters: CommissionFilters, minor: int, *, from_rows: bool = False
+) -> CommissionTotals:
+    """The sums over the filtered commissions; ``minor`` is the currency's number of
+    decimals, to which each row's net sale is rounded (as on the page and in the CSV) before
+    it is summed, so the total is the sum of the figures listed. Amounts leave cancelled
+    commissions out (one cancelled as fraud keeps its figure, earning nothing).
+
+    Read from the rollups when they can answer the filter (status, tier, dates recorded and
+    the held/paid/cancelled states): month rows for whole months, day rows for the partial
+    months at either end, a few dozen rows a year whatever the number of commissions. The
+    "in hold" and "available" states (they split pending commissions by payable date), and a
+    ``minor`` other than the program currency's (the rollups' net sales are rounded to
+    that), take one aggregate statement over the commissions instead, with the same result;
+    so does ``from_rows`` (what the rollups are checked against)."""
+    statuses = None if from_rows else _rollup_statuses(filters)
+    if statuses is not None:
+        rows = _rollup_rows(user_id, filters, statuses)
+        counted = rows.c.status != "cancelled"
+        program_minor = select(
+            func.currency_minor_units(ReferralProgramSettings.currency)
+        ).scalar_subquery()
+        rolled_minor, count, net, amount, clawed_back = db.session.execute(
+            select(
+                program_minor,
+                func.coalesce(func.sum(rows.c.commissions), 0),
+                func.coalesce(func.sum(rows.c.sale_net), 0),
+                func.coalesce(func.sum(rows.c.amount).filter(counted), 0),
+                func.coalesce(func.sum(rows.c.clawed_back).filter(counted), 0),
+            )
+        ).one()
+        if rolled_minor == minor:
+            return CommissionTotals(int(count), Decimal(net), amount, clawed_back)
+    return _counted_totals(user_id, filters, minor)
+
+
+def _counted_totals(
+    user_id: str | None, filters: CommissionFilters, minor: int
+) -> CommissionTotals:
+    """``commission_totals`` from the commission rows themselves."""
     remaining = Sale.amount - func.least(Sale.amount, Sale.refunded_amount + Sale.disputed_amount)
     sale_net = case(
         (Sale.amount > 0, func.round(Commission.base_amount * remaining / Sale.amount, minor)),
@@ -242,27 +360,44 @@ def _month_starts(since: date | None, until: date) -> list[date]:
     return [date(m // 12, m % 12 + 1, 1) for m in range(first, last + 1)]
 
 
-def monthly_earnings(user_id: str, filters: CommissionFilters) -> MonthlyEarnings:
+def monthly_earnings(
+    user_id: str | None, filters: CommissionFilters, *, from_rows: bool = False
+) -> MonthlyEarnings:
     """Earnings (not cancelled, net of clawbacks) per month, by the date recorded, and tier, for the
     filtered commissions: the months of the filter's dates (the last ``CHART_MONTHS`` of
-    them; without an end date, up to this month)."""
+    them; without an end date, up to this month). From the rollups (as ``commission_totals``),
+    except for the "in hold" and "available" states (and ``from_rows``), which take the
+    commissions themselves."""
     today = filters.as_of.date()
     until = min(filters.until, today) if filters.until else today
     starts = _month_starts(filters.since, until)
     if not starts:
         return MonthlyEarnings([], [], {})
-    month = func.date_trunc("month", func.timezone("UTC", Commission.created_at))
-    chart_start = datetime.combine(starts[0], time(), UTC)
-    rows = db.session.execute(
-        select(month, Commission.tier, func.sum(Commission.amount - Commission.clawed_back))
-        .where(
+    statuses = None if from_rows else _rollup_statuses(filters)
+    if statuses is None:
+        chart_start = datetime.combine(starts[0], time(), UTC)
+        month = func.date_trunc("month", func.timezone("UTC", Commission.created_at))
+        query = select(
+            month, Commission.tier, func.sum(Commission.amount - Commission.clawed_back)
+        ).where(
             *_conditions(user_id, filters),
             Commission.status != "cancelled",
             Commission.created_at >= chart_start,
         )
-        .group_by(month, Commission.tier)
-    )
-    amounts = {(at.date(), tier): amount for at, tier, amount in rows}
+        rows = db.session.execute(query.group_by(month, Commission.tier))
+        amounts = {(at.date(), tier): amount for at, tier, amount in rows}
+    else:
+        rolled = _rollup_rows(user_id, filters, statuses)
+        rows = db.session.execute(
+            select(
+                rolled.c.month,
+                rolled.c.tier,
+                func.sum(rolled.c.amount) - func.sum(rolled.c.clawed_back),
+            )
+            .where(rolled.c.status != "cancelled", rolled.c.month >= starts[0])
+            .group_by(rolled.c.month, rolled.c.tier)
+        )
+        amounts = {(month, tier): amount for month, tier, amount in rows}
     tiers = sorted({tier for _, tier in amounts})
     return MonthlyEarnings(starts, tiers, amounts)
 
