@@ -16,7 +16,15 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Commission, Payout, PayoutAccount, ReferralProgramSettings, Sale, User
+from app.models import (
+    Commission,
+    CommissionRollupMonth,
+    Payout,
+    PayoutAccount,
+    ReferralProgramSettings,
+    Sale,
+    User,
+)
 from app.models.payouts import OPEN_STATUSES, PAYMENT_METHODS
 from app.money import format_money, minor_units, quantize
 from app.services.mail.notifications import mail_payout_outcome
@@ -270,9 +278,16 @@ def complete_payout(
             Payout.user_id == payout.user_id, Payout.status == "completed"
         )
     )
+    # What paid commissions kept, from the month rollups (a row per month and tier, not
+    # one per commission: the same sum, kept by the same statements as the commissions).
     matched = db.session.scalar(
-        select(func.coalesce(func.sum(Commission.amount - Commission.clawed_back), 0)).where(
-            Commission.user_id == payout.user_id, Commission.status == "paid"
+        select(
+            func.coalesce(
+                func.sum(CommissionRollupMonth.amount - CommissionRollupMonth.clawed_back), 0
+            )
+        ).where(
+            CommissionRollupMonth.user_id == payout.user_id,
+            CommissionRollupMonth.status == "paid",
         )
     )
     unmatched = completed - matched
