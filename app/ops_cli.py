@@ -14,6 +14,7 @@ from flask import current_app
 
 from app.config import direct_database_url
 from app.extensions import db
+from app.services.money import commission_rollups
 from app.services.money.ledger_totals import differences, repair
 from app.services.ops import audit
 from app.services.ops.archive import MOVES, archive_batch
@@ -111,27 +112,40 @@ def ledger_command() -> None:
 
 
 @ledger_command.command("verify")
-@click.option("--fix", is_flag=True, help="Set each differing user's totals to the recount.")
+@click.option("--fix", is_flag=True, help="Set what differs to the recount.")
 def ledger_verify_command(fix: bool) -> None:
-    """Recount every user's balances from the ledger entries and compare them with the
-    running totals the balances are read from. Exits non-zero on a difference, unless
-    ``--fix`` repaired it (audited per user)."""
+    """Recount every user's balances from the ledger entries, and the earnings rollups from
+    the commissions, and compare them with the running totals pages read. Exits non-zero on
+    a difference, unless ``--fix`` repaired it (audited)."""
     users = differences()
-    if not users:
+    rollups = commission_rollups.differences()
+    if not users and not rollups:
         db.session.commit()
         click.echo("Ledger totals verified: every user's totals equal their entries.")
+        click.echo("Earnings rollups verified: every row equals a recount of the commissions.")
         return
     if not fix:
         db.session.rollback()
-        click.echo(f"LEDGER TOTALS DIFFER for {len(users)} users:", err=True)
-        for user_id in users:
-            click.echo(f"  - {user_id}", err=True)
-        click.echo("Run `flask ledger verify --fix` to set them to the entries.", err=True)
+        if users:
+            click.echo(f"LEDGER TOTALS DIFFER for {len(users)} users:", err=True)
+            for user_id in users:
+                click.echo(f"  - {user_id}", err=True)
+        if rollups:
+            keys = sorted({row.user_id for row in rollups})
+            click.echo(f"EARNINGS ROLLUPS DIFFER for {len(keys)} users:", err=True)
+            for user_id in keys:
+                click.echo(f"  - {user_id}", err=True)
+        click.echo("Run `flask ledger verify --fix` to set them to the recount.", err=True)
         raise click.exceptions.Exit(1)
     for fixed in repair(users):
         click.echo(
             f"Repaired {fixed.user_id}: total {fixed.total_before} -> {fixed.total_after}, "
             f"paid {fixed.paid_before} -> {fixed.paid_after}"
         )
+    if rollups:
+        commission_rollups.rebuild_all()
+        audit.record("rollups.rebuilt", rows_differing=len(rollups))
+        click.echo(f"Earnings rollups rebuilt ({len(rollups)} rows differed).")
     db.session.commit()
-    click.echo(f"Ledger totals repaired for {len(users)} users.")
+    if users:
+        click.echo(f"Ledger totals repaired for {len(users)} users.")

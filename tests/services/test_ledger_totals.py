@@ -78,6 +78,22 @@ def test_verify_reports_differences_and_fix_repairs_them_audited(runner):
     assert (entry.subject_id, entry.details["total_after"]) == (root.id, "15.0000")
 
 
+def test_verify_reports_and_rebuilds_differing_earnings_rollups(runner):
+    _, buyer = make_chain(2)
+    make_sale(buyer, "100.00")
+    db.session.execute(text("UPDATE commission_rollup_months SET amount = amount + 1"))
+    db.session.commit()
+    result = runner.invoke(args=["ledger", "verify"])
+    assert result.exit_code == 1
+    assert "EARNINGS ROLLUPS DIFFER for 1 users" in result.output
+    result = runner.invoke(args=["ledger", "verify", "--fix"])
+    assert result.exit_code == 0, result.output
+    assert "Earnings rollups rebuilt (1 rows differed)." in result.output
+    assert runner.invoke(args=["ledger", "verify"]).exit_code == 0
+    count = select(func.count()).where(AuditEntry.action == "rollups.rebuilt")
+    assert db.session.scalar(count) == 1
+
+
 def test_a_repair_counts_entries_appended_meanwhile_once(app):
     """A repair holds the user's totals row; an accrual for that user waits on it and adds
     its part after the repair commits: nothing is lost or counted twice."""
