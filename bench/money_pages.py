@@ -480,7 +480,8 @@ def pages(
     def cell(label: str) -> str:
         values = latencies[label]
         rate = len(values) / spent[label]
-        return f"{_p(values, 50):,.1f} / **{_p(values, 95):,.1f}**, {rate:,.0f}"
+        rate_text = f"{rate:,.0f}" if rate >= 10 else f"{rate:.2f}"
+        return f"{_p(values, 50):,.1f} / **{_p(values, 95):,.1f}**, {rate_text}"
 
     print(f"| hello-world | {cell('hello')} |  |  |")
     for name in routes:
