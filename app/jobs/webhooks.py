@@ -8,6 +8,8 @@ for a minute and a new one retries only in its maintenance pass.
 Volume: a drain job processes events 500 at a time (one accrual statement per batch); the
 webhook endpoint requests a drain after each commit, but a short-lived Redis flag keeps at
 most one drain waiting in the queue, so a burst of events costs a few jobs, not one each.
+A drain that takes a full batch requests another, so while a backlog lasts every worker
+drains (batches run in parallel), not only the one that started.
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ def drain_webhook_events_job(batch_size: int = BATCH_SIZE, budget: float = DRAIN
         try:
             done += process_events(event_pks)
             db.session.commit()
+            if len(event_pks) == batch_size:
+                request_drain()  # more waiting: another worker joins in (one queued at most)
         except Exception as exc:
             db.session.rollback()
             if is_lock_conflict(exc) and conflicts < MAX_BATCH_CONFLICTS:

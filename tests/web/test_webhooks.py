@@ -488,3 +488,17 @@ def test_a_drain_stops_after_its_budget_and_requests_the_next(app, client):
     assert get_queue().count == 1  # the next drain carries on
     run_jobs(app)
     assert _count(Commission) == 3
+
+
+def test_a_drain_with_a_backlog_brings_another_worker_in(app, client):
+    """A full batch means more may wait: the drain requests another (one queued at most),
+    so a second worker drains beside it instead of waiting for its budget to run out."""
+    _, buyer = make_chain(2)
+    for n in range(5):
+        checkout = stripe_checkout(buyer.id, 1000, f"pi_backlog{n}")
+        _post_stripe(client, stripe_event("checkout.session.completed", checkout))
+    get_queue().empty()
+    get_redis().delete(webhook_jobs.DRAIN_FLAG)
+    assert webhook_jobs.drain_webhook_events_job(batch_size=2) == 5
+    assert get_queue().count == 1  # for the second worker; the flag keeps it to one
+    assert get_redis().exists(webhook_jobs.DRAIN_FLAG)

@@ -102,15 +102,24 @@ _LOCK_KEYS = text(
 ).bindparams(bindparam("keys", type_=ARRAY(VARCHAR)))
 
 
+_LOCKED_PAYMENTS = "locked_payments"  # session.info: (root transaction, keys it locked)
+
+
 def lock_payments(payments: Iterable[tuple[str, list[str]]]) -> None:
     """Take the transaction-level advisory lock of every (provider, key) of these payments,
     in one statement, in hash order: a batch locks all its payments' keys before it changes
     any sale, so batches that share a payment wait for each other and never each hold a
     key the other wants. A key locked already by this transaction is taken again at no
-    cost (the drain locks its whole batch, then each upsert its own keys)."""
-    keys = [f"{provider}:{key}" for provider, payment_keys in payments for key in payment_keys]
-    if keys:
-        db.session.execute(_LOCK_KEYS, {"keys": keys})
+    cost; keys this transaction locked already are not sent again (the drain locks its whole
+    batch, then each upsert asks for its own keys)."""
+    transaction = db.session().get_transaction()
+    held = db.session.info.get(_LOCKED_PAYMENTS)
+    if held is None or held[0] is not transaction:
+        held = db.session.info[_LOCKED_PAYMENTS] = (transaction, set())
+    keys = {f"{provider}:{key}" for provider, payment_keys in payments for key in payment_keys}
+    if keys - held[1]:
+        db.session.execute(_LOCK_KEYS, {"keys": sorted(keys - held[1])})
+        held[1].update(keys)
 
 
 def payment_keys(
@@ -183,13 +192,18 @@ _SET_DISPUTE = text(
 )
 
 
-def existing_user_id(candidate: object) -> str | None:
-    """``candidate`` if it is the id of one of our users, else None: ids in provider
-    payloads come from outside (a stale or mistyped id makes an unattributed sale, not an
-    event that fails forever)."""
-    if not isinstance(candidate, str) or not 0 < len(candidate) <= 32:
-        return None
-    return db.session.scalar(select(User.id).where(User.id == candidate))
+def _is_plausible_id(candidate: object) -> bool:
+    return isinstance(candidate, str) and 0 < len(candidate) <= 32
+
+
+def existing_user_ids(candidates: Iterable[object]) -> set[str]:
+    """Those of ``candidates`` that are ids of our users (one statement for a batch): ids in
+    provider payloads come from outside (a stale or mistyped id makes an unattributed sale,
+    not an event that fails forever)."""
+    ids = sorted({c for c in candidates if _is_plausible_id(c)})
+    if not ids:
+        return set()
+    return set(db.session.scalars(select(User.id).where(User.id.in_(ids))))
 
 
 def buyer_for_customer(provider: str, customer_id: str | None) -> str | None:
@@ -214,7 +228,7 @@ _ATTRIBUTE_BY_CUSTOMER = text(
 def link_customer(provider: str, customer_id: str | None, user_id: str | None) -> list[str]:
     """Remember which user a provider's customer is (first link wins), and attribute that
     customer's sales that arrived before the link. Returns those sales (to be settled).
-    ``user_id`` must be one of our users' ids (see ``existing_user_id``)."""
+    ``user_id`` must be one of our users' ids (see ``existing_user_ids``)."""
     if not customer_id or not user_id:
         return []
     db.session.execute(
@@ -234,7 +248,7 @@ def record_sale(
     The sale is found by any of its ids (``external_id`` and ``aliases``); its facts are
     set once, by the first report that has them. A sale in another currency than the
     program's is stored and flagged, never converted. ``report.buyer_id`` must be one of
-    our users' ids or None (provider payloads are checked with ``existing_user_id`` first);
+    our users' ids or None (provider payloads are checked with ``existing_user_ids`` first);
     without it the customer link, if known, names the buyer.
     """
     buyer_id = report.buyer_id or buyer_for_customer(report.provider, report.customer_id)

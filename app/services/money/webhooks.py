@@ -36,7 +36,7 @@ from app.providers import (
 from app.services.money.commissions import join_accruals, settle_sales
 from app.services.money.sales import (
     SaleReport,
-    existing_user_id,
+    existing_user_ids,
     link_customer,
     lock_payments,
     payment_keys,
@@ -85,15 +85,24 @@ def store_event(provider: str, event: VerifiedEvent) -> int | None:
     ).scalar_one_or_none()
 
 
+def _known(candidate: object, users: set[str]) -> str | None:
+    return candidate if isinstance(candidate, str) and candidate in users else None
+
+
 def apply_reports(reports: list[Report]) -> tuple[list[str], list[str]]:
     """Apply what events say. Returns the sales touched, and those whose refunds or
     disputes were reported (only these need their commissions realigned). User ids in the
     payloads come from outside: each is checked once, here."""
     touched: list[str] = []
     refunded: list[str] = []
+    users = existing_user_ids(
+        report.buyer_id if isinstance(report, SaleReport) else report.user_id
+        for report in reports
+        if isinstance(report, SaleReport | CustomerReport)
+    )
     for report in reports:
         if isinstance(report, SaleReport):
-            buyer_id = existing_user_id(report.buyer_id)
+            buyer_id = _known(report.buyer_id, users)
             # A payment naming both buyer and customer teaches us the customer too.
             touched += link_customer(report.provider, report.customer_id, buyer_id)
             touched.append(record_sale(replace(report, buyer_id=buyer_id)))
@@ -114,7 +123,7 @@ def apply_reports(reports: list[Report]) -> tuple[list[str], list[str]]:
                 )
             )
         elif isinstance(report, CustomerReport):
-            user_id = existing_user_id(report.user_id)
+            user_id = _known(report.user_id, users)
             touched += link_customer(report.provider, report.customer_id, user_id)
         elif isinstance(report, AccountReport):
             apply_account_report(report)
