@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    from app import cli, errors, input_guard, navigation, security
+    from app import cli, errors, input_guard, navigation, pool_ping, security
     from app.config import (
         Config,
         check_config,
@@ -41,6 +41,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app.config["SQLALCHEMY_BINDS"] = database_binds(app.config)
     db.init_app(app)
+    pool_ping.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)

@@ -36,6 +36,8 @@ def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
     PgBouncer before 1.21 in transaction mode cannot follow from one server connection to the
     next."""
     options = dict(config["SQLALCHEMY_ENGINE_OPTIONS"])
+    # DB_PING_IDLE_SECONDS > 0: only connections idle that long are pinged (app/pool_ping.py).
+    options["pool_pre_ping"] = config["DB_PING_IDLE_SECONDS"] <= 0
     if not config["DATABASE_PREPARED_STATEMENTS"]:
         options["connect_args"] = {**options.get("connect_args", {}), "prepare_threshold": None}
     return options
@@ -121,8 +123,9 @@ class Config:
         # no server-side prepared statements before PgBouncer 1.21 (docs/operations.md).
         self.DIRECT_DATABASE_URL = sqlalchemy_url(env.get("DIRECT_DATABASE_URL", ""))
         self.DATABASE_PREPARED_STATEMENTS = _bool("DATABASE_PREPARED_STATEMENTS", True)
+        # A pooled connection idle longer than this is pinged before use (0: every checkout).
+        self.DB_PING_IDLE_SECONDS = float(env.get("DB_PING_IDLE_SECONDS", "1"))
         self.SQLALCHEMY_ENGINE_OPTIONS = {
-            "pool_pre_ping": True,
             "pool_size": int(env.get("DB_POOL_SIZE", "5")),
             "max_overflow": int(env.get("DB_MAX_OVERFLOW", "10")),
         }

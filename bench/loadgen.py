@@ -3,6 +3,7 @@ bounded multi-threaded runner, and gunicorn started with the project's settings.
 
 from __future__ import annotations
 
+import os
 import socket
 import statistics
 import subprocess
@@ -12,7 +13,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PORT = 8765
+# BENCH_PORT: another free port when two benches share a machine.
+PORT = int(os.environ.get("BENCH_PORT", "8765"))
 
 
 def request_bytes(path: str, cookie: str, headers: dict[str, str] | None = None) -> bytes:

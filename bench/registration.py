@@ -108,6 +108,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, nargs="+", default=[10_000, 1_000_000])
     parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--database", default="refmlm_bench", help="scratch database name")
     args = parser.parse_args()
     server, redis_url = server_urls()
     password_hash = hash_password("bench-password")
@@ -117,7 +118,7 @@ def main() -> int:
     )
     print("|---|---|---|---|---|---|---|")
     for n in args.users:
-        url = recreate_database(server, "refmlm_bench")
+        url = recreate_database(server, args.database)
         app = migrated_app(url, redis_url)
         built = build(app, n, password_hash)
         rng = random.Random(n)

@@ -94,12 +94,13 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=500, help="latency run, one client")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=8.0, help="throughput run")
+    parser.add_argument("--database", default="refmlm_bench", help="scratch database name")
     args = parser.parse_args()
     server_url, redis_url = server_urls()
     print("| users | route | p50 ms | p95 ms | req/s | ÷ hello | ÷ bare |")
     print("|---|---|---|---|---|---|---|")
     for users in args.users:
-        url = recreate_database(server_url, "refmlm_bench")
+        url = recreate_database(server_url, args.database)
         alice_id, nodes, built = build(url, redis_url, users)
         print(f"<!-- {users:,} users built in {built:.0f} s; {len(nodes)} sample nodes -->")
         env = {

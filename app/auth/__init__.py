@@ -9,12 +9,13 @@ from app.extensions import login_manager
 from app.htmx import redirect_to, wants_fragment
 from app.models import User
 from app.services.accounts.sessions import user_for_session
+from app.services.accounts.signed_in import SignedInUser
 
 bp = Blueprint("auth", __name__)
 
 
 @login_manager.user_loader
-def load_user(session_value: str) -> User | None:
+def load_user(session_value: str) -> SignedInUser | None:
     """The user of a session or remember-me cookie, checked on every request (one primary-key
     lookup): refused once their sessions were ended or ``REMEMBER_COOKIE_DURATION`` after the
     sign-in, whatever the cookie's own expiry says."""
@@ -22,8 +23,9 @@ def load_user(session_value: str) -> User | None:
 
 
 def signed_in_user() -> User | None:
-    """Who is signed in in this browser, if anyone (a link opened there must be theirs)."""
-    return current_user._get_current_object() if current_user.is_authenticated else None
+    """Who is signed in in this browser, if anyone (a link opened there must be theirs): the
+    ORM object, attached to the session."""
+    return current_user.orm() if current_user.is_authenticated else None
 
 
 login_manager.login_view = "auth.login"

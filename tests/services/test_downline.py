@@ -79,6 +79,85 @@ def test_counts_stay_exact_under_concurrent_registrations(app, monkeypatch):
     assert top == 3 + 200
 
 
+_INSERT_USERS = """
+    INSERT INTO users (id, username, email, password_hash, referral_code, referred_by)
+    VALUES {}
+"""
+
+
+def _insert_users(rows: list[tuple[str, str | None]]) -> None:
+    """One INSERT statement for all ``rows`` (id, referrer id): the trigger runs once."""
+    values = ", ".join(
+        f"(:id{i}, :id{i}, :email{i}, 'x', :code{i}, :ref{i})" for i in range(len(rows))
+    )
+    params = {}
+    for i, (user_id, referrer_id) in enumerate(rows):
+        params |= {
+            f"id{i}": user_id,
+            f"email{i}": f"{user_id}@example.com",
+            f"code{i}": f"M{user_id[-7:].upper():0>7}",
+            f"ref{i}": referrer_id,
+        }
+    db.session.execute(text(_INSERT_USERS.format(values)), params)
+
+
+def test_one_statement_inserting_many_users_counts_each_of_them():
+    """Several users in one INSERT: some under one existing chain, some under another, and a
+    chain of three whose members refer each other within the same statement."""
+    first, second = make_chain(3), make_chain(2)
+    _insert_users(
+        [
+            ("multi0001", first[2].id),
+            ("multi0002", first[2].id),
+            ("multi0003", first[0].id),
+            ("multi0004", second[1].id),
+            ("multi0005", "multi0004"),  # inserted in the same statement as its referrer
+            ("multi0006", "multi0005"),
+            ("multi0007", None),
+        ]
+    )
+    db.session.commit()
+    assert_counts_exact()
+    counts = dict(
+        db.session.execute(
+            text("SELECT depth, members FROM downline_counts WHERE user_id = :id"),
+            {"id": second[0].id},
+        ).all()
+    )
+    assert counts == {1: 1, 2: 1, 3: 1, 4: 1}
+
+
+def test_downline_counts_are_kept_once_per_statement():
+    """The trigger is statement-level over the inserted rows (one aggregated upsert per
+    statement), not one upsert chain per row."""
+    row_level, transition_table = db.session.execute(
+        text(
+            "SELECT (tgtype & 1) = 1, tgnewtable FROM pg_trigger "
+            "WHERE tgname = 'users_downline_counts'"
+        )
+    ).one()
+    assert (row_level, transition_table) == (False, "new_users")
+
+
+def test_counts_stay_exact_under_concurrent_multi_row_inserts(app):
+    """Forty statements of five users each from eight threads, under shared uplines: every
+    statement locks the counters in key order, so none deadlocks, and the sums stay exact."""
+    chains = [make_chain(3), make_chain(3)]
+    referrers = [user.id for chain in chains for user in chain]
+
+    def insert(n: int) -> None:
+        with app.app_context():
+            _insert_users(
+                [(f"bulk{n:03d}{k}", referrers[(n + k) % len(referrers)]) for k in range(5)]
+            )
+            db.session.commit()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(insert, range(40)))
+    assert_counts_exact()
+    assert db.session.scalar(text("SELECT count(*) FROM users WHERE id LIKE 'bulk%'")) == 200
+
+
 def _branch_earnings(earner: User) -> dict[str, Decimal]:
     rows = db.session.execute(
         select(User.username, BranchEarning.amount)

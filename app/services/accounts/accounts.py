@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
@@ -83,6 +83,33 @@ def find_user_by_code(raw_code: str) -> User | None:
     return db.session.execute(select(User).where(User.referral_code == code)).scalar_one_or_none()
 
 
+# Built once: an ORM insert built per call (values, ORM bulk-insert handling, cache key) cost
+# more than the database's work for it (docs/benchmarks.md, issue 14).
+_USERS = User.__table__
+_INSERT_USER = (
+    insert(_USERS)
+    .values(
+        {
+            name: bindparam(name)
+            for name in (
+                "id",
+                "username",
+                "email",
+                "password_hash",
+                "referral_code",
+                "referred_by",
+                "is_admin",
+                "signup_ip_hash",
+                "terms_version",
+                "terms_accepted_at",
+            )
+        }
+    )
+    .on_conflict_do_nothing(index_elements=["referral_code"])
+    .returning(_USERS.c.created_at, _USERS.c.updated_at)
+)
+
+
 def create_user(
     *,
     username: str,
@@ -115,14 +142,11 @@ def create_user(
         "terms_version": terms_version,
         "terms_accepted_at": datetime.now(UTC) if terms_version is not None else None,
     }
+    connection = db.session.connection()
     for _ in range(_CODE_ATTEMPTS):
         code = generate_referral_code()
-        inserted = db.session.execute(
-            insert(User)
-            .values(referral_code=code, **values)
-            .on_conflict_do_nothing(index_elements=["referral_code"])
-            .returning(User.created_at, User.updated_at)
-        ).one_or_none()
+        inserted = connection.execute(_INSERT_USER, {"referral_code": code, **values})
+        inserted = inserted.one_or_none()
         if inserted is not None:
             break
     else:
@@ -132,7 +156,8 @@ def create_user(
     user = User(referral_code=code, **values)
     user.created_at, user.updated_at = inserted
     make_transient_to_detached(user)
-    return db.session.merge(user, load=False)
+    db.session.add(user)  # a new id: the session cannot hold this user yet
+    return user
 
 
 def check_registration(

@@ -14,16 +14,25 @@ import secrets
 import time
 from datetime import timedelta
 
+from app.driver_sql import one_dict
 from app.extensions import db
 from app.models import User
+from app.services.accounts.signed_in import COLUMNS, SignedInUser
 from app.services.ops import audit
 
+# The whole row (current_user answers every column from it), by primary key.
+_SESSION_USER = "SELECT {} FROM users WHERE id = %s".format(  # noqa: S608 - constant names
+    ", ".join(f'"{column}" AS "{attr}"' for attr, column in COLUMNS.items())
+)
 
-def user_for_session(value: str, max_age: timedelta) -> User | None:
+
+def user_for_session(value: str, max_age: timedelta) -> SignedInUser | None:
     """The user a session or remember-me value names, or ``None`` when the value is malformed,
     older than ``max_age`` or made before the user's sessions were last ended.
 
-    One primary-key lookup; the token is compared in constant time.
+    One primary-key lookup, on the request's connection and in its transaction, that builds
+    no ORM object (``SignedInUser`` makes one when something needs it); the token is compared
+    in constant time.
     """
     user_id, _, rest = value.partition(":")
     token, _, signed_in = rest.partition(":")
@@ -31,11 +40,10 @@ def user_for_session(value: str, max_age: timedelta) -> User | None:
         return None  # includes sessions from before session tokens existed
     if time.time() - int(signed_in) > max_age.total_seconds():
         return None
-    user = db.session.get(User, user_id)
-    if user is None or not hmac.compare_digest(user.session_token, token):
+    row = one_dict(_SESSION_USER, (user_id,))
+    if row is None or not hmac.compare_digest(row["session_token"], token):
         return None
-    user.signed_in_at = int(signed_in)
-    return user
+    return SignedInUser(row, int(signed_in))
 
 
 def end_all_sessions(user: User, *, reason: str, ip_hash: str | None = None) -> None:

@@ -15,6 +15,7 @@ from decimal import Decimal
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, INTEGER, VARCHAR
 
+from app.driver_sql import all_rows, for_driver
 from app.extensions import db
 from app.pagination import Cursor
 from app.services.program.program import get_settings
@@ -144,6 +145,7 @@ FROM found LEFT JOIN ({_NODE_FIGURES}) page ON true
 ORDER BY page.created_at, page.id
 """  # noqa: S608 - built from the constant pieces above; values are bound parameters
 _OPEN_NODE = text(_OPEN)
+_OPEN_NODE_SQL = for_driver(_OPEN_NODE)
 
 
 def _to_node(row) -> TreeNode:
@@ -168,17 +170,15 @@ def open_node(scope: TreeScope, node_id: str, after: Cursor | None = None) -> Op
     if len(node_id) > 32:
         return None
     after = after or _FIRST
-    rows = db.session.execute(
-        _OPEN_NODE,
-        {
-            "node": node_id,
-            "root": scope.root_id,
-            "whole": scope.is_whole_downline,
-            "after_at": after.created_at,
-            "after_id": after.id,
-            "limit": PAGE_SIZE + 1,
-        },
-    ).all()
+    params = {
+        "node": node_id,
+        "root": scope.root_id,
+        "whole": scope.is_whole_downline,
+        "after_at": after.created_at,
+        "after_id": after.id,
+        "limit": PAGE_SIZE + 1,
+    }
+    rows = all_rows(_OPEN_NODE_SQL, params)  # every expand: psycopg's rows (app/driver_sql.py)
     if not rows:
         return None
     first = rows[0]

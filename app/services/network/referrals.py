@@ -39,7 +39,7 @@ def write_referral_chain(user_id: str, referrer_id: str) -> None:
     """
     if user_id == referrer_id:
         raise ValueError("a user cannot refer themselves")
-    db.session.execute(_CHAIN, {"user_id": user_id, "referrer_id": referrer_id})
+    db.session.connection().execute(_CHAIN, {"user_id": user_id, "referrer_id": referrer_id})
 
 
 def backfill_referral_tiers() -> int:
