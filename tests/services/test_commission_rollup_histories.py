@@ -28,14 +28,13 @@ from app.services.payouts.payouts import (
 )
 from tests.conftest import reset_database
 from tests.factories import make_chain, make_payout_account, make_sale, make_user
+from tests.history_steps import cents, sale_steps
 from tests.rollup_checks import TODAY, assert_rollups_exact
 
-cents = st.integers(min_value=1, max_value=200_000).map(lambda c: Decimal(c) / 100)
+amounts = cents(200_000)
 steps = st.lists(
     st.one_of(
-        st.tuples(st.just("sale"), cents, st.integers(0, 60)),
-        st.tuples(st.just("refund"), st.integers(0, 9), st.integers(0, 100)),
-        st.tuples(st.just("dispute"), st.integers(0, 9), st.integers(0, 100)),
+        *sale_steps(amounts),
         st.tuples(st.just("payout"), st.integers(0, 2)),
         st.tuples(st.just("cancel"), st.integers(0, 9), st.integers(1, 3)),
         st.tuples(st.just("flag"), st.booleans()),

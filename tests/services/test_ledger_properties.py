@@ -31,15 +31,14 @@ from app.services.payouts.payouts import (
 from app.services.payouts.reversals import reverse_payout
 from tests.conftest import reset_database
 from tests.factories import make_chain, make_payout_account, make_sale
+from tests.history_steps import cents, sale_steps
 from tests.ledger_checks import assert_ledger_invariant
 
-cents = st.integers(min_value=1, max_value=500_000).map(lambda c: Decimal(c) / 100)
+amounts = cents(500_000)
 steps = st.lists(
     st.one_of(
-        st.tuples(st.just("sale"), cents, st.integers(0, 60)),
-        st.tuples(st.just("refund"), st.integers(0, 9), st.integers(0, 100)),
-        st.tuples(st.just("dispute"), st.integers(0, 9), st.integers(0, 100)),
-        st.tuples(st.just("payout"), st.integers(0, 2), st.none() | cents),
+        *sale_steps(amounts),
+        st.tuples(st.just("payout"), st.integers(0, 2), st.none() | amounts),
         st.tuples(st.just("start"), st.integers(0, 2)),
         st.tuples(st.just("retry"), st.integers(0, 2)),
         st.tuples(st.just("complete"), st.integers(0, 2)),
