@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,9 +16,7 @@ from app.extensions import db
 from app.models import Commission, ReferralFlag, Sale
 from app.services.money.cancellations import CancelRefused, cancel_commission
 from app.services.money.commission_listing import CommissionFilters
-from app.services.money.commissions import adjust_for_refunds
 from app.services.money.fraud import resolve_flag
-from app.services.money.sales import record_dispute, record_refund
 from app.services.payouts.payouts import (
     PayoutRefused,
     complete_payout,
@@ -27,8 +24,8 @@ from app.services.payouts.payouts import (
     start_processing,
 )
 from tests.conftest import reset_database
-from tests.factories import make_chain, make_payout_account, make_sale, make_user
-from tests.history_steps import cents, sale_steps
+from tests.factories import make_chain, make_payout_account, make_user
+from tests.history_steps import cents, sale_steps, take_sale_step
 from tests.rollup_checks import TODAY, assert_rollups_exact
 
 amounts = cents(200_000)
@@ -75,17 +72,8 @@ def test_rollups_equal_a_recount_after_every_step_of_random_histories(steps):
     later = datetime.now(UTC) + timedelta(days=1)
     for step in steps:
         kind = step[0]
-        if kind == "sale":
-            sales.append(make_sale(buyer, str(step[1]), days_ago=step[2]))
-        elif kind in ("refund", "dispute") and sales:
-            sale = _sale(sales, step[1])
-            share = (sale.amount * step[2] / 100).quantize(Decimal("0.01"))
-            if kind == "refund":
-                record_refund(sale.provider, sale.external_id, share)
-            else:
-                record_dispute(sale.provider, sale.external_id, share)
-            adjust_for_refunds(sale.id)
-        elif kind == "payout":
+        take_sale_step(step, buyer, sales)
+        if kind == "payout":
             with contextlib.suppress(PayoutRefused):
                 payout = request_payout(uplines[step[1]], None, "stripe", now=later)
                 start_processing(payout)

@@ -19,8 +19,6 @@ from sqlalchemy import select, text
 
 from app.extensions import db
 from app.models import Commission, Payout, Sale, User
-from app.services.money.commissions import adjust_for_refunds
-from app.services.money.sales import record_dispute, record_refund
 from app.services.payouts.payouts import (
     PayoutRefused,
     complete_payout,
@@ -30,8 +28,8 @@ from app.services.payouts.payouts import (
 )
 from app.services.payouts.reversals import reverse_payout
 from tests.conftest import reset_database
-from tests.factories import make_chain, make_payout_account, make_sale
-from tests.history_steps import cents, sale_steps
+from tests.factories import make_chain, make_payout_account
+from tests.history_steps import cents, sale_steps, take_sale_step
 from tests.ledger_checks import assert_ledger_invariant
 
 amounts = cents(500_000)
@@ -81,17 +79,8 @@ def test_ledger_invariant_and_rounding_over_random_histories(steps):
     later = datetime.now(UTC) + timedelta(days=1)
     for step in steps:
         kind = step[0]
-        if kind == "sale":
-            sales.append(make_sale(buyer, str(step[1]), days_ago=step[2]))
-        elif kind in ("refund", "dispute") and sales:
-            sale = db.session.get(Sale, sales[step[1] % len(sales)])
-            share = (sale.amount * step[2] / 100).quantize(Decimal("0.01"))
-            if kind == "refund":
-                record_refund(sale.provider, sale.external_id, share)
-            else:
-                record_dispute(sale.provider, sale.external_id, share)
-            adjust_for_refunds(sale.id)
-        elif kind == "payout":
+        take_sale_step(step, buyer, sales)
+        if kind == "payout":
             with contextlib.suppress(PayoutRefused):
                 request_payout(uplines[step[1]], step[2], "stripe", now=later)
         elif kind == "reverse":
