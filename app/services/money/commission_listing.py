@@ -152,11 +152,15 @@ def list_commissions(
     """The user's commissions (``None``: everyone's, for admins), newest first,
     ``PAGE_SIZE`` at a time, continuing before ``before`` (keyset on the ``(user_id,
     created_at, id)`` or the ``(created_at, id)`` index, never OFFSET)."""
-    query = _query(user_id, filters)
+    # The page's ids first, alone, by the index (a subquery with a LIMIT is never flattened):
+    # then the joins run for these rows only, whatever the planner thinks the user has.
+    page = select(Commission.id).where(*_conditions(user_id, filters))
     if before:
-        query = query.where(
+        page = page.where(
             tuple_(Commission.created_at, Commission.id) < tuple_(before.created_at, before.id)
         )
+    page = page.order_by(Commission.created_at.desc(), Commission.id.desc())
+    query = _query(user_id, filters).where(Commission.id.in_(page.limit(PAGE_SIZE + 1)))
     rows = [
         CommissionRow(**row._mapping, as_of=filters.as_of)
         for row in db.session.execute(query.limit(PAGE_SIZE + 1))
