@@ -96,12 +96,14 @@ _ACCRUE = text(
         FROM inserted
     ),
     -- Locked in id order first: parallel batches with sales of the same buyers wait for
-    -- each other's referral rows rather than deadlock.
+    -- each other's referral rows rather than deadlock. NO KEY UPDATE, the lock the UPDATE
+    -- takes: FOR UPDATE would conflict with the KEY SHARE locks of another batch's foreign
+    -- key checks (its commissions name these referrals) and deadlock with them.
     completing AS (
         SELECT id FROM referrals
         WHERE referred_user_id IN (SELECT buyer_id FROM eligible)
           AND status = ANY(:completable)
-        ORDER BY id FOR UPDATE
+        ORDER BY id FOR NO KEY UPDATE
     ),
     completed AS (
         UPDATE referrals SET status = 'completed', updated_at = now()
