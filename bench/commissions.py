@@ -34,7 +34,7 @@ from app.services.accounts import accounts
 from app.services.accounts.passwords import hash_password
 from app.services.money.commissions import accrue_sales
 from app.services.network.network_generator import generate_network
-from bench.loadgen import ROOT, pct, post_bytes, request_bytes, run, serve
+from bench.loadgen import ROOT, pct, post_bytes, request_bytes, rss_mb, run, serve, workers_rss
 from bench.scratch import migrated_app
 from tests.services_under_test import recreate_database, server_urls
 from tests.signing import STRIPE_SECRET, stripe_checkout, stripe_event, stripe_headers
@@ -235,21 +235,6 @@ def end_to_end(app, env: dict[str, str], buyers: list[str], n: int) -> None:
     print(f"<!-- RQ workers' RSS after the run: {', '.join(f'{r:.0f} MB' for r in worker_rss)} -->")
 
 
-def rss_mb(pid: int) -> float:
-    """A process's resident set size, from /proc."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    return (
-        int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS")))
-        / 1024
-    )
-
-
-def web_workers_rss(server) -> list[float]:
-    """The RSS of each gunicorn worker (the master's children)."""
-    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
-    return [rss_mb(int(pid)) for pid in children]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sales", type=int, default=100_000)
@@ -296,7 +281,7 @@ def web_parts(app, url: str, redis_url: str, buyers: list[str], args, parts: set
                 db.session.commit()
         if "e2e" in parts:
             end_to_end(app, env, buyers, args.sales)
-        rss = ", ".join(f"{r:.0f} MB" for r in web_workers_rss(server))
+        rss = ", ".join(f"{r:.0f} MB" for _, r in workers_rss(server.pid))
         print(f"<!-- web workers' RSS after the run: {rss} -->")
     finally:
         server.terminate()

@@ -99,3 +99,16 @@ def serve(env: dict[str, str], app_module: str) -> subprocess.Popen:
 
 def pct(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1] * 1000
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident set size (VmRSS), from /proc, in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    kb = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))
+    return int(kb) / 1024
+
+
+def workers_rss(server_pid: int) -> list[tuple[int, float]]:
+    """(pid, RSS in MB) of each child of ``server_pid`` (gunicorn's workers)."""
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    return [(int(pid), rss_mb(int(pid))) for pid in children]

@@ -72,7 +72,7 @@ from app.services.money.ledger import balances, becoming_available
 from app.services.network.network_generator import generate_network
 from app.services.network.network_stats import network_summary
 from app.services.payouts.payouts import payable_amount
-from bench.loadgen import fetch, request_bytes, serve
+from bench.loadgen import fetch, request_bytes, serve, workers_rss
 from bench.scratch import migrated_app
 from bench.tree import log_in
 from tests.services_under_test import server_urls, with_database
@@ -415,21 +415,6 @@ def _p(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] * 1000
 
 
-def worker_rss(server_pid: int) -> list[tuple[int, int]]:
-    """(pid, VmRSS kB) of each gunicorn worker."""
-    children = [
-        int(status.parent.name)
-        for status in Path("/proc").glob("[0-9]*/status")
-        if f"\nPPid:\t{server_pid}\n" in status.read_text()
-    ]
-    rss = []
-    for pid in children:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                rss.append((pid, int(line.split()[1])))
-    return rss
-
-
 def pages(
     env: dict[str, str], users: dict[str, tuple[str, str]], rounds: int, block: int, clients: int
 ) -> None:
@@ -463,7 +448,7 @@ def pages(
                 latencies[label] += found[label]
                 spent[label] += elapsed
         elapsed = time.perf_counter() - started
-        rss = worker_rss(server.pid)
+        rss = workers_rss(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -493,7 +478,7 @@ def pages(
         )
     print(
         "\nWeb workers' RSS after the run: "
-        + ", ".join(f"pid {pid}: {kb / 1024:.0f} MB" for pid, kb in sorted(rss))
+        + ", ".join(f"pid {pid}: {mb:.0f} MB" for pid, mb in sorted(rss))
     )
 
 

@@ -22,7 +22,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.models.base import ID_LENGTH, Base
 
 
-class CommissionRollup(Base):
+class RollupFigures:
+    """The figures both rollups keep for their key (after it in the table)."""
+
+    commissions: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[Decimal] = mapped_column(Numeric)
+    clawed_back: Mapped[Decimal] = mapped_column(Numeric)
+    sale_net: Mapped[Decimal] = mapped_column(Numeric)
+
+
+class CommissionRollup(RollupFigures, Base):
     """The commissions of ``user_id`` recorded on ``day`` (UTC) at ``tier`` now in
     ``status``: how many, and the sums of their amount, clawed back and net sale (each
     commission's net sale rounded to the program currency's minor units, as listed).
@@ -40,13 +49,9 @@ class CommissionRollup(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     tier: Mapped[int] = mapped_column(primary_key=True)
     status: Mapped[str] = mapped_column(String(16), primary_key=True)
-    commissions: Mapped[int] = mapped_column(BigInteger)
-    amount: Mapped[Decimal] = mapped_column(Numeric)
-    clawed_back: Mapped[Decimal] = mapped_column(Numeric)
-    sale_net: Mapped[Decimal] = mapped_column(Numeric)
 
 
-class CommissionRollupMonth(Base):
+class CommissionRollupMonth(RollupFigures, Base):
     """``CommissionRollup`` summed per month (``month`` is its first day): the same figures,
     kept by the same statements, read for the whole months of a filter."""
 
@@ -58,7 +63,3 @@ class CommissionRollupMonth(Base):
     month: Mapped[date] = mapped_column(Date, primary_key=True)
     tier: Mapped[int] = mapped_column(primary_key=True)
     status: Mapped[str] = mapped_column(String(16), primary_key=True)
-    commissions: Mapped[int] = mapped_column(BigInteger)
-    amount: Mapped[Decimal] = mapped_column(Numeric)
-    clawed_back: Mapped[Decimal] = mapped_column(Numeric)
-    sale_net: Mapped[Decimal] = mapped_column(Numeric)

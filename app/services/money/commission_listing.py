@@ -163,7 +163,7 @@ def list_commissions(
     query = _query(user_id, filters).where(Commission.id.in_(page.limit(PAGE_SIZE + 1)))
     rows = [
         CommissionRow(**row._mapping, as_of=filters.as_of)
-        for row in db.session.execute(query.limit(PAGE_SIZE + 1))
+        for row in db.session.execute(query)
     ]
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]

@@ -39,30 +39,31 @@ class Balances:
 # the total of every entry, minus what becomes available after ``now`` — the hour buckets
 # after the current hour (a bounded number: the hold period's hours, and the held bucket)
 # plus the current hour's entries after ``now`` (an index range of one hour).
-_NOT_YET_AVAILABLE = """
-    SELECT amount, available_at FROM ledger_entries
-    WHERE user_id = :user_id AND available_at > :now
-      AND available_at < date_trunc('hour', CAST(:now AS timestamptz), 'UTC') + interval '1 hour'
-    UNION ALL
-    SELECT amount, available_hour FROM ledger_buckets
-    WHERE user_id = :user_id
-      AND available_hour > date_trunc('hour', CAST(:now AS timestamptz), 'UTC')
-"""
+def _not_yet_available(user_id: str) -> str:
+    """SQL for the (amount, available_at) of what the user ``user_id`` names (a column or
+    parameter) has that becomes available after ``:now``."""
+    hour = "date_trunc('hour', CAST(:now AS timestamptz), 'UTC')"
+    return f"""
+        SELECT amount, available_at FROM ledger_entries
+        WHERE user_id = {user_id} AND available_at > :now
+          AND available_at < {hour} + interval '1 hour'
+        UNION ALL
+        SELECT amount, available_hour FROM ledger_buckets
+        WHERE user_id = {user_id} AND available_hour > {hour}
+    """  # noqa: S608 (constant SQL put together, no input)
+
+
+_NOT_YET_AVAILABLE = _not_yet_available(":user_id")
 
 
 def settled_sql(user_id: str) -> str:
     """SQL for the sum of the entries of the user ``user_id`` names (a column or parameter)
-    available at ``:now`` — what ``balances`` calls settled — from the running totals: the
-    total less the buckets after the current hour and the current hour's entries after
-    ``:now``. For statements that compute it for many users at once (scheduled payouts)."""
-    hour = "date_trunc('hour', CAST(:now AS timestamptz), 'UTC')"
+    available at ``:now`` — what ``balances`` calls settled: the running total less what
+    becomes available later. For statements that compute it for many users at once
+    (scheduled payouts)."""
     return f"""(
         coalesce((SELECT total FROM ledger_totals t WHERE t.user_id = {user_id}), 0)
-        - coalesce((SELECT sum(amount) FROM ledger_buckets b
-                    WHERE b.user_id = {user_id} AND b.available_hour > {hour}), 0)
-        - coalesce((SELECT sum(amount) FROM ledger_entries e
-                    WHERE e.user_id = {user_id} AND e.available_at > :now
-                      AND e.available_at < {hour} + interval '1 hour'), 0)
+        - coalesce((SELECT sum(amount) FROM ({_not_yet_available(user_id)}) later), 0)
     )"""  # noqa: S608 (constant SQL put together, no input)
 
 

@@ -58,15 +58,16 @@ def lock_user_ledger(user_id: str) -> None:
     db.session.execute(select(db.func.pg_advisory_xact_lock(db.func.hashtext("payout:" + user_id))))
 
 
+def _open_dispute():
+    """A sale under an open dispute (what the partial index ``ix_sales_open_disputes``
+    holds): its commissions' money and status are not paid out (the dispute may be won, and
+    a paid commission could not take its amount back)."""
+    return (Sale.disputed_amount > 0, Sale.dispute_closed_at.is_(None))
+
+
 def _under_open_dispute():
-    """Commissions whose sale has an open dispute: neither their money nor their status is
-    paid out (the dispute may be won, and a paid commission could not take its amount back)."""
-    return (
-        select(Sale.id)
-        .where(Sale.id == Commission.sale_id, Sale.disputed_amount > 0)
-        .where(Sale.dispute_closed_at.is_(None))
-        .exists()
-    )
+    """Commissions whose sale is under an open dispute."""
+    return select(Sale.id).where(Sale.id == Commission.sale_id, *_open_dispute()).exists()
 
 
 def payable_amount(user_id: str, now: datetime | None = None) -> Decimal:
@@ -79,8 +80,7 @@ def payable_amount(user_id: str, now: datetime | None = None) -> Decimal:
         .select_from(Sale)
         .join(Commission, Commission.sale_id == Sale.id)
         .where(
-            Sale.disputed_amount > 0,
-            Sale.dispute_closed_at.is_(None),
+            *_open_dispute(),
             Commission.user_id == user_id,
             Commission.status == "pending",
             Commission.payable_at <= now,
