@@ -161,10 +161,7 @@ def list_commissions(
         )
     page = page.order_by(Commission.created_at.desc(), Commission.id.desc())
     query = _query(user_id, filters).where(Commission.id.in_(page.limit(PAGE_SIZE + 1)))
-    rows = [
-        CommissionRow(**row._mapping, as_of=filters.as_of)
-        for row in db.session.execute(query)
-    ]
+    rows = [CommissionRow(**row._mapping, as_of=filters.as_of) for row in db.session.execute(query)]
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     cursor = Cursor(rows[-1].created_at, rows[-1].id) if more else None
